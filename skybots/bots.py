@@ -1,0 +1,668 @@
+"""The Bot resource: spec and status models, the single source of truth.
+
+The CRD's schema (`skybots crd`), the API's request bodies, the operator's rendering and
+the reposter's config file are all this module's models. Field names are camelCase on the
+wire (Kubernetes style) and snake_case in Python.
+
+Cross-field rules live twice, by necessity: as Python validators here and as CEL rules in
+`x-kubernetes-validations` for the API server. `tests/test_bot_validation.py` runs every
+fixture through both and fails when they disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+
+GROUP = "skybots.dev"
+VERSION = "v1alpha1"
+KIND = "Bot"
+PLURAL = "bots"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# CronJob names are at most 52 characters; ours are "bot-<name>".
+MAX_BOT_NAME_LENGTH = 48
+CRONJOB_PREFIX = "bot-"
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+HANDLE = r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$"
+DID = r"^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]$"
+ACTOR = f"^({HANDLE[1:-1]}|{DID[1:-1]})$"
+SERVICE_URL = (
+    r"^(https://[a-zA-Z0-9.-]+(:[0-9]{1,5})?"
+    r"|http://(localhost|127\.0\.0\.1|\[::1\]|[a-z0-9.-]+\.svc(\.cluster\.local)?)(:[0-9]{1,5})?)/?$"
+)
+AT_URI_AUTHORITY = f"({HANDLE[1:-1]}|{DID[1:-1]})"
+RKEY = r"[a-zA-Z0-9._~:-]{1,512}"
+LIST_URI = rf"^at://{AT_URI_AUTHORITY}/app\.bsky\.graph\.list/{RKEY}$"
+FEED_URI = rf"^at://{AT_URI_AUTHORITY}/app\.bsky\.feed\.generator/{RKEY}$"
+TAG = r"^[^\s#][^\s]*$"
+LANGUAGE = r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{1,8})*$"
+LABEL_VALUE = r"^!?[a-z0-9][a-z0-9-]*$"
+CRON_MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+CRON = (
+    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|[0-9A-Za-z*?,/-]+( +[0-9A-Za-z*?,/-]+){4})$"
+)
+DURATION = r"^([0-9]{1,4}h)?([0-9]{1,4}m)?$"
+MIN_MAX_AGE = timedelta(minutes=1)
+MAX_MAX_AGE = timedelta(hours=720)
+
+DEFAULT_EXCLUDED_LABELS = [
+    "!hide",
+    "!warn",
+    "!no-unauthenticated",
+    "porn",
+    "sexual",
+    "nudity",
+    "graphic-media",
+]
+
+
+class WireModel(BaseModel):
+    """camelCase on the wire, unknown fields refused, every field described."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+        validate_default=True,
+    )
+    # CEL rules for the CRD: (rule, message, fieldPath or None); the Python validators mirror them.
+    cel_rules: ClassVar[list[tuple[str, str, str | None]]] = []
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler.resolve_ref_schema(super().__get_pydantic_json_schema__(schema, handler))
+        if cls.cel_rules:
+            json_schema["x-kubernetes-validations"] = [
+                {"rule": rule, "message": message} | ({"fieldPath": path} if path else {})
+                for rule, message, path in cls.cel_rules
+            ]
+        return json_schema
+
+
+def parse_cron(expression: str) -> str:
+    """Accept what Kubernetes' CronJob accepts: 5 fields or a macro; no seconds, L, W or #."""
+    from cronsim import CronSim, CronSimError
+
+    fields = CRON_MACROS.get(expression, expression).split()
+    if len(fields) != 5:
+        raise ValueError(f"needs 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}")
+    for name, field, pattern in zip(_CRON_FIELD_NAMES, fields, _CRON_FIELD_PATTERNS, strict=True):
+        if not re.fullmatch(pattern, field, re.IGNORECASE):
+            raise ValueError(f"the {name} field {field!r} is not valid for a Kubernetes CronJob")
+    try:
+        CronSim(" ".join(fields).replace("?", "*"), datetime(2026, 1, 1))
+    except CronSimError as error:
+        raise ValueError(str(error).lower()) from None
+    return expression
+
+
+_CRON_FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
+_CRON_NUMERIC = r"[0-9*?,/-]+"
+_CRON_FIELD_PATTERNS = (
+    _CRON_NUMERIC,
+    _CRON_NUMERIC,
+    _CRON_NUMERIC,
+    r"([0-9*?,/-]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)+",
+    r"([0-9*?,/-]|SUN|MON|TUE|WED|THU|FRI|SAT)+",
+)
+
+
+def parse_duration(value: str) -> timedelta:
+    """Hours and minutes in Go's duration syntax ("24h", "1h30m"), as CEL's duration() reads them."""
+    match = re.fullmatch(DURATION, value)
+    if not value or match is None:
+        raise ValueError("must look like 24h, 90m or 1h30m")
+    hours, minutes = (int(part[:-1]) if part else 0 for part in match.groups())
+    return timedelta(hours=hours, minutes=minutes)
+
+
+class Matches:
+    """A regex constraint with a message a person can act on; the CRD gets the same `pattern`."""
+
+    def __init__(self, pattern: str, hint: str) -> None:
+        self.pattern, self.hint, self._compiled = pattern, hint, re.compile(pattern)
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        def check(value: str) -> str:
+            if not self._compiled.fullmatch(value):
+                raise ValueError(f"{value!r} is not {self.hint}")
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = self.pattern
+        return json_schema
+
+
+def _check_max_age(value: str) -> str:
+    age = parse_duration(value)
+    if not MIN_MAX_AGE <= age <= MAX_MAX_AGE:
+        raise ValueError("must be between 1m and 720h (30 days)")
+    return value
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as error:
+        raise ValueError(f"is not a valid regular expression: {error}") from None
+    return value
+
+
+def _check_time_zone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from None
+    return value
+
+
+def _disjoint(first: list[str], second: list[str], fold: bool = True) -> list[str]:
+    """The values in both lists (case-folded unless told otherwise)."""
+
+    def norm(value: str) -> str:
+        return value.casefold() if fold else value
+
+    seen = {norm(v) for v in first}
+    return sorted({v for v in second if norm(v) in seen})
+
+
+Word = Annotated[str, Field(min_length=1, max_length=100)]
+Regex = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_check_regex)]
+Tag = Annotated[str, Field(min_length=1, max_length=64), Matches(TAG, "a hashtag without '#' and spaces")]
+Language = Annotated[str, Field(max_length=35), Matches(LANGUAGE, "a language code such as en or pt-BR")]
+Label = Annotated[
+    str, Field(min_length=1, max_length=128), Matches(LABEL_VALUE, "a label value such as porn or !warn")
+]
+Actor = Annotated[
+    str,
+    Field(min_length=3, max_length=253),
+    Matches(ACTOR, "a handle (alice.bsky.social) or a DID (did:plc:...)"),
+]
+MaxPages = Annotated[int, Field(ge=1, le=10)]
+
+
+# --- account -------------------------------------------------------------------------------
+
+
+class SecretKeyRef(WireModel):
+    """A key of a Secret in the Bot's namespace."""
+
+    name: Annotated[
+        str, Field(min_length=1, max_length=253), Matches(DNS_SUBDOMAIN, "a Kubernetes object name")
+    ]
+    """Name of the Secret holding the app password, in the Bot's namespace."""
+    key: Annotated[
+        str, Field(min_length=1, max_length=253), Matches(r"^[-._a-zA-Z0-9]+$", "a Secret key")
+    ] = "app-password"
+    """Key in the Secret whose value is the app password."""
+
+
+class Account(WireModel):
+    """The Bluesky account the bot reposts as."""
+
+    handle: Annotated[
+        str, Field(min_length=3, max_length=253), Matches(HANDLE, "a handle such as news-bot.bsky.social")
+    ]
+    """The account's handle, e.g. news-bot.bsky.social."""
+    service: Annotated[
+        str,
+        Field(max_length=253),
+        Matches(SERVICE_URL, "an https URL (http only for localhost and in-cluster services)"),
+    ] = "https://bsky.social"
+    """URL of the account's PDS; https, or http only for localhost and in-cluster services."""
+    credentials_secret_ref: SecretKeyRef
+    """The Secret with the account's app password (Settings > App passwords on Bluesky)."""
+
+
+# --- sources -------------------------------------------------------------------------------
+
+
+class HashtagSource(WireModel):
+    """Posts carrying a hashtag (from the post's facets and tags)."""
+
+    type: Literal["hashtag"]
+    """The kind of source; decides which other fields apply."""
+    tag: Tag
+    """The hashtag without '#', e.g. python."""
+    max_pages: MaxPages = 3
+    """At most this many pages (up to 100 posts each) are read per run."""
+
+
+class SearchSource(WireModel):
+    """Posts matching a Bluesky search query."""
+
+    type: Literal["search"]
+    """The kind of source; decides which other fields apply."""
+    query: str = Field(min_length=1, max_length=300)
+    """A search query as typed into Bluesky's search box."""
+    max_pages: MaxPages = 3
+    """At most this many pages (up to 100 posts each) are read per run."""
+
+
+class MentionsSource(WireModel):
+    """Posts that mention the bot's own account."""
+
+    type: Literal["mentions"]
+    """The kind of source; decides which other fields apply."""
+    max_pages: MaxPages = 3
+    """At most this many pages (up to 100 posts each) are read per run."""
+
+
+class AuthorSource(WireModel):
+    """Posts by one account."""
+
+    type: Literal["author"]
+    """The kind of source; decides which other fields apply."""
+    actor: Actor
+    """Handle or DID of the account whose posts are watched."""
+    max_pages: MaxPages = 3
+    """At most this many pages (up to 100 posts each) are read per run."""
+
+
+class ListSource(WireModel):
+    """Posts by the members of a Bluesky list."""
+
+    type: Literal["list"]
+    """The kind of source; decides which other fields apply."""
+    list: Annotated[
+        str, Field(max_length=1024), Matches(LIST_URI, "an at:// URI of a list (app.bsky.graph.list)")
+    ]
+    """at:// URI of the list (app.bsky.graph.list)."""
+    max_pages: MaxPages = 3
+    """At most this many pages (up to 100 posts each) are read per run."""
+
+
+class FeedSource(WireModel):
+    """Posts of a custom feed."""
+
+    type: Literal["feed"]
+    """The kind of source; decides which other fields apply."""
+    feed: Annotated[
+        str, Field(max_length=1024), Matches(FEED_URI, "an at:// URI of a feed (app.bsky.feed.generator)")
+    ]
+    """at:// URI of the feed generator (app.bsky.feed.generator)."""
+    max_pages: MaxPages = 3
+    """At most this many pages (up to 100 posts each) are read per run."""
+
+
+Source = Annotated[
+    HashtagSource | SearchSource | MentionsSource | AuthorSource | ListSource | FeedSource,
+    Field(discriminator="type"),
+]
+SOURCE_TYPES: tuple[type[WireModel], ...] = (
+    HashtagSource,
+    SearchSource,
+    MentionsSource,
+    AuthorSource,
+    ListSource,
+    FeedSource,
+)
+
+
+# --- filters and limits ----------------------------------------------------------------------
+
+
+class AuthorFilter(WireModel):
+    """Whose posts may be reposted."""
+
+    cel_rules: ClassVar[list[tuple[str, str, str | None]]] = [
+        ("!self.allow.exists(a, a in self.deny)", "an account cannot be both allowed and denied", ".allow"),
+    ]
+
+    allow: list[Actor] = Field(default_factory=list, max_length=500)
+    """When not empty, only posts by these handles or DIDs are reposted."""
+    deny: list[Actor] = Field(default_factory=list, max_length=500)
+    """Posts by these handles or DIDs are never reposted."""
+
+    @model_validator(mode="after")
+    def _allow_deny_disjoint(self) -> AuthorFilter:
+        if both := _disjoint(self.allow, self.deny, fold=False):
+            raise _field_error("allow", f"an account cannot be both allowed and denied: {', '.join(both)}")
+        return self
+
+
+class Filters(WireModel):
+    """Which of the candidate posts are reposted; a post must pass every filter."""
+
+    cel_rules: ClassVar[list[tuple[str, str, str | None]]] = [
+        (
+            "!self.includeWords.exists(w, self.excludeWords.exists(x, x.lowerAscii() == w.lowerAscii()))",
+            "a word cannot be both included and excluded",
+            ".includeWords",
+        ),
+        (
+            "!self.includeHashtags.exists(t, self.excludeHashtags.exists(x, x.lowerAscii() == t.lowerAscii()))",
+            "a hashtag cannot be both included and excluded",
+            ".includeHashtags",
+        ),
+        (
+            "duration(self.maxAge) >= duration('1m') && duration(self.maxAge) <= duration('720h')",
+            "maxAge must be between 1m and 720h (30 days)",
+            ".maxAge",
+        ),
+    ]
+
+    languages: list[Language] = Field(default_factory=list, max_length=20)
+    """Only posts in these languages (BCP-47, e.g. en, pt-BR); empty means any language."""
+    posts_without_language: Literal["include", "exclude"] = "include"
+    """What to do with posts that declare no language when languages is set."""
+    include_words: list[Word] = Field(default_factory=list, max_length=50)
+    """When not empty, a post must contain one of these words (case-insensitive; text, alt text, quotes)."""
+    exclude_words: list[Word] = Field(default_factory=list, max_length=50)
+    """Posts containing any of these words are skipped (case-insensitive; text, alt text, quotes)."""
+    include_patterns: list[Regex] = Field(default_factory=list, max_length=20)
+    """When not empty, a post must match one of these regular expressions (Python syntax, case-insensitive)."""
+    exclude_patterns: list[Regex] = Field(default_factory=list, max_length=20)
+    """Posts matching any of these regular expressions are skipped (Python syntax, case-insensitive)."""
+    include_hashtags: list[Tag] = Field(default_factory=list, max_length=20)
+    """When not empty, a post must carry one of these hashtags (without '#')."""
+    exclude_hashtags: list[Tag] = Field(default_factory=list, max_length=20)
+    """Posts carrying any of these hashtags (without '#') are skipped."""
+    exclude_replies: bool = True
+    """Skip replies."""
+    exclude_quotes: bool = False
+    """Skip quote posts."""
+    exclude_reposts: bool = True
+    """Skip reposts that appear in author, list and feed sources."""
+    exclude_self: bool = True
+    """Skip the bot's own posts."""
+    min_likes: int = Field(default=0, ge=0, le=1_000_000)
+    """Only posts with at least this many likes."""
+    max_age: Annotated[
+        str,
+        Field(max_length=16),
+        Matches(DURATION, "a duration such as 24h, 90m or 1h30m"),
+        AfterValidator(_check_max_age),
+    ] = "24h"
+    """Only posts younger than this, in hours and minutes (e.g. 24h, 90m, 1h30m)."""
+    exclude_labels: list[Label] = Field(default_factory=lambda: list(DEFAULT_EXCLUDED_LABELS), max_length=50)
+    """Posts or authors carrying any of these moderation labels are skipped."""
+    authors: AuthorFilter = Field(default_factory=AuthorFilter)
+    """Allow and deny lists of accounts."""
+
+    @model_validator(mode="after")
+    def _lists_disjoint(self) -> Filters:
+        if both := _disjoint(self.include_words, self.exclude_words):
+            raise _field_error(
+                "includeWords", f"a word cannot be both included and excluded: {', '.join(both)}"
+            )
+        if both := _disjoint(self.include_hashtags, self.exclude_hashtags):
+            raise _field_error(
+                "includeHashtags", f"a hashtag cannot be both included and excluded: {', '.join(both)}"
+            )
+        return self
+
+    @property
+    def max_age_delta(self) -> timedelta:
+        return parse_duration(self.max_age)
+
+
+class Limits(WireModel):
+    """How many reposts the bot may make; the lowest applicable limit wins."""
+
+    cel_rules: ClassVar[list[tuple[str, str, str | None]]] = [
+        ("self.perRun <= self.perHour", "perRun cannot exceed perHour", ".perRun"),
+        ("self.perHour <= self.perDay", "perHour cannot exceed perDay", ".perHour"),
+    ]
+
+    per_run: int = Field(default=10, ge=1, le=100)
+    """At most this many reposts in one run."""
+    per_hour: int = Field(default=30, ge=1, le=1000)
+    """At most this many reposts in any hour (Bluesky allows about 1,600)."""
+    per_day: int = Field(default=200, ge=1, le=10000)
+    """At most this many reposts in any day (Bluesky allows about 11,000)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Limits:
+        if self.per_run > self.per_hour:
+            raise _field_error("perRun", "perRun cannot exceed perHour")
+        if self.per_hour > self.per_day:
+            raise _field_error("perHour", "perHour cannot exceed perDay")
+        return self
+
+
+# --- the spec --------------------------------------------------------------------------------
+
+
+class BotSpec(WireModel):
+    """What a bot reposts, as which account, and how often."""
+
+    cel_rules: ClassVar[list[tuple[str, str, str | None]]] = [
+        (
+            "self.sources.all(s, self.sources.exists_one(t, t == s))",
+            "sources must not repeat",
+            ".sources",
+        ),
+    ]
+
+    description: str = Field(default="", max_length=500)
+    """A sentence for people: what this bot is for."""
+    account: Account
+    """The Bluesky account the bot reposts as."""
+    schedule: Annotated[
+        str,
+        Field(max_length=100),
+        Matches(CRON, "a 5-field cron expression or a macro such as @hourly"),
+        AfterValidator(parse_cron),
+    ] = "*/15 * * * *"
+    """When the bot runs: a 5-field cron expression or a macro such as @hourly."""
+    time_zone: Annotated[str | None, Field(max_length=64), AfterValidator(_check_time_zone)] = None
+    """IANA time zone of the schedule (e.g. Europe/Berlin); the cluster's time zone when unset."""
+    suspend: bool = False
+    """Pause the bot: no runs are scheduled while true."""
+    dry_run: bool = False
+    """Evaluate every candidate but repost nothing; the run reports what it would have reposted."""
+    sources: list[Source] = Field(min_length=1, max_length=10)
+    """Where candidate posts come from; at least one."""
+    filters: Filters = Field(default_factory=Filters)
+    """Which candidates are reposted."""
+    limits: Limits = Field(default_factory=Limits)
+    """How many reposts the bot may make."""
+
+    @model_validator(mode="after")
+    def _sources_unique(self) -> BotSpec:
+        seen: list[Any] = []
+        for source in self.sources:
+            if source in seen:
+                raise _field_error("sources", "sources must not repeat")
+            seen.append(source)
+        return self
+
+
+# --- status ----------------------------------------------------------------------------------
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+RunOutcome = Literal["succeeded", "rateLimited", "authFailed", "upstreamFailed", "invalidConfig", "failed"]
+FAILED_OUTCOMES: frozenset[str] = frozenset({"authFailed", "upstreamFailed", "invalidConfig", "failed"})
+
+
+class StatusModel(WireModel):
+    """Status is written by the operator; reading it tolerates fields a newer version added."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Condition(StatusModel):
+    """One aspect of the bot's state, shaped like Kubernetes' metav1.Condition."""
+
+    type: str = Field(max_length=316, pattern=r"^[A-Za-z][A-Za-z0-9]*$")
+    """The aspect: Ready, Reconciled, CredentialsFound or Healthy."""
+    status: ConditionStatus
+    """True, False or Unknown."""
+    reason: str = Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    """A CamelCase word for programs, e.g. SecretMissing."""
+    message: str = Field(default="", max_length=32768)
+    """What happened, for people."""
+    observed_generation: int | None = Field(default=None, ge=0)
+    """The metadata.generation the condition was set for."""
+    last_transition_time: datetime
+    """When status last changed."""
+
+
+class LastRun(StatusModel):
+    """The most recent finished run, as its Job reported it."""
+
+    job: str = Field(max_length=253)
+    """Name of the Job that ran."""
+    started_at: datetime | None = None
+    """When the run started."""
+    finished_at: datetime | None = None
+    """When the run finished."""
+    outcome: RunOutcome
+    """succeeded, rateLimited, authFailed, upstreamFailed, invalidConfig or failed."""
+    message: str = Field(default="", max_length=1024)
+    """The run's own summary, or why it failed."""
+    dry_run: bool = False
+    """Whether the run was a dry run."""
+    candidates: int = Field(default=0, ge=0)
+    """Posts considered."""
+    reposted: int = Field(default=0, ge=0)
+    """Posts reposted (or, in a dry run, that would have been)."""
+    duplicates: int = Field(default=0, ge=0)
+    """Candidates skipped because they were already reposted."""
+    rejected: int = Field(default=0, ge=0)
+    """Candidates rejected by the filters."""
+
+
+class Totals(StatusModel):
+    """Sums over every run the operator collected."""
+
+    runs: int = Field(default=0, ge=0)
+    """Runs collected."""
+    failed_runs: int = Field(default=0, ge=0)
+    """Runs that failed."""
+    candidates: int = Field(default=0, ge=0)
+    """Posts considered."""
+    reposted: int = Field(default=0, ge=0)
+    """Posts reposted (dry runs excluded)."""
+    duplicates: int = Field(default=0, ge=0)
+    """Candidates skipped as already reposted."""
+    rejected: int = Field(default=0, ge=0)
+    """Candidates rejected by the filters."""
+
+
+class BotStatus(StatusModel):
+    """What the operator observed and did."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    """The metadata.generation the operator last acted on."""
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    """Ready, Reconciled, CredentialsFound and Healthy."""
+    cron_job_name: str | None = Field(default=None, max_length=63)
+    """Name of the CronJob that runs the bot."""
+    consecutive_failures: int = Field(default=0, ge=0)
+    """Failed runs since the last successful one."""
+    last_run: LastRun | None = None
+    """The most recent finished run."""
+    totals: Totals = Field(default_factory=Totals)
+    """Sums over every collected run."""
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+
+class BotSpecError(ValueError):
+    """A spec that does not validate; `errors` holds (field path, message) pairs."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{path}: {message}" for path, message in errors))
+
+
+def _field_error(field: str, message: str) -> PydanticCustomError:
+    """A cross-field error that names the field within its model (pydantic reports only the model)."""
+    return PydanticCustomError("field_conflict", message, {"field": field})
+
+
+def name_errors(name: str) -> list[tuple[str, str]]:
+    """What is wrong with a Bot's name (its CronJob, bot-<name>, must be a valid name too)."""
+    errors = []
+    if len(name) > MAX_BOT_NAME_LENGTH:
+        errors.append(("metadata.name", f"a Bot's name is at most {MAX_BOT_NAME_LENGTH} characters"))
+    if not re.fullmatch(DNS_LABEL, name):
+        errors.append(
+            ("metadata.name", "a Bot's name must be a DNS label: lower-case letters, digits and '-'")
+        )
+    return errors
+
+
+def validate_bot(manifest: Any) -> BotSpec:
+    """The spec of a Bot manifest, after checking its name too; BotSpecError names every field."""
+    errors = name_errors(str(manifest.get("metadata", {}).get("name", "")))
+    try:
+        spec = validate_spec(manifest.get("spec"))
+    except BotSpecError as error:
+        errors += error.errors
+    if errors:
+        raise BotSpecError(errors)
+    return spec
+
+
+def validate_spec(data: Any) -> BotSpec:
+    """Parse a spec, raising BotSpecError whose paths are dotted camelCase (spec.filters.maxAge)."""
+    from pydantic import ValidationError
+
+    try:
+        return BotSpec.model_validate(data)
+    except ValidationError as error:
+        raise BotSpecError(error_paths(error, prefix="spec")) from None
+
+
+def error_paths(error: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """(path, message) pairs of a pydantic ValidationError, paths as a person would write them."""
+    pairs: list[tuple[str, str]] = []
+    for item in error.errors(include_url=False):
+        path = prefix
+        previous: object = None
+        for part in item["loc"]:
+            # A discriminated union puts the tag after the list index: sources[0].hashtag.tag.
+            if not (isinstance(previous, int) and part in _SOURCE_TAGS):
+                path = f"{path}[{part}]" if isinstance(part, int) else f"{path}.{part}" if path else str(part)
+            previous = part
+        if item["type"] == "field_conflict":
+            path = f"{path}.{item['ctx']['field']}" if path else item["ctx"]["field"]
+        pairs.append((path, str(item["msg"]).removeprefix("Value error, ")))
+    return pairs
+
+
+_SOURCE_TAGS = {model.model_fields["type"].annotation.__args__[0] for model in SOURCE_TYPES}  # type: ignore[union-attr]
