@@ -1,4 +1,4 @@
-"""The emulator answers as a real API server does, checked through plain HTTP.
+"""The emulator answers as a real API server does, checked through plain HTTP (and once through Kopf).
 
 Each expectation here is what kube-apiserver does; kmock's own emulator fails most of them,
 which is why ours exists.
@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import re
 import time
 import uuid
 from typing import Any
 
 import kmock
+import kopf
 import pytest
 
+from tests.support.kopf_runner import quick_settings, running_operator
 from tests.support.kubernetes import (
     BOTS,
     CONFIGMAPS,
@@ -675,4 +678,56 @@ async def test_requests_translate_to_rbac_terms(cluster):
         RbacTerm("update", "skybots.dev", "bots", NS),
         RbacTerm("deletecollection", "", "configmaps", NS),
         RbacTerm("delete", "skybots.dev", "bots", NS),
+    }
+
+
+# Kopf, in-process, against the emulator.
+
+
+async def test_kopf_handles_bots_through_the_emulator(cluster):
+    registry = kopf.OperatorRegistry()
+    created: list[str] = []
+    deleted: list[str] = []
+
+    @kopf.on.create("skybots.dev", "v1alpha1", "bots", registry=registry)
+    def on_create(name: str, patch: kopf.Patch, **_: Any) -> None:
+        created.append(name)
+        patch.status["cronJobName"] = f"bot-{name}"
+
+    @kopf.on.delete("skybots.dev", "v1alpha1", "bots", registry=registry)
+    def on_delete(name: str, **_: Any) -> None:
+        deleted.append(name)
+
+    async def bots() -> dict[str, dict[str, Any]]:
+        _, listed = await call(cluster, "GET", api_path(BOTS))
+        return {item["metadata"]["name"]: item for item in listed["items"]}
+
+    async def eventually(predicate: Any) -> dict[str, dict[str, Any]]:
+        for _ in range(100):
+            if predicate(found := await bots()):
+                return found
+            await asyncio.sleep(0.05)
+        pytest.fail(f"not within 5 s: {await bots()}")
+
+    await create(cluster, BOTS, a_bot("early"))  # found by Kopf's initial list
+    async with running_operator(registry, quick_settings(), str(cluster.url)):
+        await create(cluster, BOTS, a_bot("late"))  # seen by Kopf's watch
+        found = await eventually(lambda found: all(bot.get("status") for bot in found.values()))
+        for name, bot in found.items():
+            assert bot["status"] == {"cronJobName": f"bot-{name}"}
+            assert bot["metadata"]["finalizers"] == ["skybots.dev/finalizer"]
+            assert "skybots.dev/last-handled-configuration" in bot["metadata"]["annotations"]
+        assert sorted(created) == ["early", "late"]
+        await call(cluster, "DELETE", api_path(BOTS, NS, "late"))
+        await eventually(lambda found: list(found) == ["early"])
+        assert deleted == ["late"]
+
+    kopf_requests = cluster[kmock.headers({"User-Agent": re.compile(r"kopf/.*")})]
+    assert rbac_terms(kopf_requests) == {
+        RbacTerm("list", "apiextensions.k8s.io", "customresourcedefinitions", None),
+        RbacTerm("watch", "apiextensions.k8s.io", "customresourcedefinitions", None),
+        RbacTerm("list", "skybots.dev", "bots", None),
+        RbacTerm("watch", "skybots.dev", "bots", None),
+        RbacTerm("patch", "skybots.dev", "bots", NS),
+        RbacTerm("patch", "skybots.dev", "bots/status", NS),
     }
