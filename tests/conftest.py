@@ -11,6 +11,8 @@ import yarl
 
 from tests.support.kubernetes import ClusterEmulator
 
+pytest_plugins = ["tests.support.aws"]
+
 
 def closing_client(base_url: yarl.URL) -> aiohttp.ClientSession:
     """A client for `cluster.get()` and co. that keeps no idle connection.

@@ -1,0 +1,187 @@
+"""The one adapter to the Kubernetes API, on kubernetes_asyncio.
+
+Objects travel as plain dicts (the wire form): the operator renders dicts, compares dicts
+and patches with dicts, so the client's generated model classes would only add copies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from skybots import __version__, bots
+
+MERGE_PATCH = "application/merge-patch+json"
+USER_AGENT = f"skybots/{__version__}"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Where a kind lives in the API."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        path = f"{base}/namespaces/{namespace}/{self.plural}"
+        if name is not None:
+            path += f"/{name}"
+        if subresource is not None:
+            path += f"/{subresource}"
+        return path
+
+
+BOT = Kind(bots.GROUP, bots.VERSION, bots.PLURAL, bots.KIND)
+CONFIG_MAP = Kind("", "v1", "configmaps", "ConfigMap")
+SECRET = Kind("", "v1", "secrets", "Secret")
+POD = Kind("", "v1", "pods", "Pod")
+EVENT = Kind("", "v1", "events", "Event")
+CRON_JOB = Kind("batch", "v1", "cronjobs", "CronJob")
+JOB = Kind("batch", "v1", "jobs", "Job")
+
+
+class KubernetesError(Exception):
+    """A request the API server refused; `status` is the HTTP status, `reason` its Status reason."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status, self.reason, self.message = status, reason, message
+
+
+class NotFound(KubernetesError):
+    """404: the object (or its kind) does not exist."""
+
+
+class Conflict(KubernetesError):
+    """409: the name is taken, or the object changed since the resourceVersion we sent."""
+
+
+def _error(exc: ApiException) -> KubernetesError:
+    try:
+        status = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        status = {}
+    reason = status.get("reason") or str(exc.reason or "")
+    message = status.get("message") or str(exc.body or exc.reason or "")
+    kind = NotFound if exc.status == 404 else Conflict if exc.status == 409 else KubernetesError
+    return kind(int(exc.status or 0), reason, message)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach the API server; also what Kopf's login handler hands to Kopf."""
+
+    server: str
+    ca_path: str | None = None
+    token: str | None = None
+    certificate_path: str | None = None
+    private_key_path: str | None = None
+    insecure: bool = False
+
+
+async def load_configuration(server: str | None = None) -> client.Configuration:
+    """An explicit server (no auth, for tests), else in-cluster config, else the kubeconfig."""
+    configuration = client.Configuration()
+    if server:
+        configuration.host = server.rstrip("/")
+    elif "KUBERNETES_SERVICE_HOST" in os.environ:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    else:
+        await config.load_kube_config(client_configuration=configuration)
+    return configuration
+
+
+async def current_connection(server: str | None = None) -> Connection:
+    """Credentials as they are now (in-cluster tokens rotate): what Kopf's login handler returns."""
+    configuration = await load_configuration(server)
+    token = (configuration.api_key or {}).get("authorization") or (configuration.api_key or {}).get(
+        "BearerToken"
+    )
+    if token and token.lower().startswith("bearer "):
+        token = token[len("bearer ") :]
+    return Connection(
+        server=str(configuration.host),
+        ca_path=configuration.ssl_ca_cert,
+        token=token,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+        insecure=not configuration.verify_ssl,
+    )
+
+
+class Kubernetes:
+    """Typed-by-Kind access to the API server; every method raises KubernetesError subclasses."""
+
+    def __init__(self, configuration: client.Configuration, user_agent: str = USER_AGENT) -> None:
+        self._api = client.ApiClient(configuration)
+        self._api.user_agent = user_agent  # names the operator in audit logs
+
+    @classmethod
+    async def connect(cls, server: str | None = None) -> Kubernetes:
+        return cls(await load_configuration(server))
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any]:
+        return await self._call("GET", kind.path(namespace, name))
+
+    async def list(
+        self, kind: Kind, namespace: str, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        query = {"labelSelector": label_selector} if label_selector else None
+        items: list[dict[str, Any]] = (await self._call("GET", kind.path(namespace), query=query)).get(
+            "items", []
+        )
+        return items
+
+    async def create(self, kind: Kind, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("POST", kind.path(namespace), body=body)
+
+    async def patch(
+        self,
+        kind: Kind,
+        namespace: str,
+        name: str,
+        body: dict[str, Any],
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        """A JSON merge patch (RFC 7386): lists are replaced whole, null removes a key."""
+        return await self._call(
+            "PATCH", kind.path(namespace, name, subresource), body=body, content_type=MERGE_PATCH
+        )
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        query: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        try:
+            result = await self._api.call_api(
+                path,
+                method,
+                query_params=query,
+                header_params={"Content-Type": content_type, "Accept": "application/json"},
+                body=body,
+                response_types_map={200: "object", 201: "object"},
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+            )
+        except ApiException as exc:
+            raise _error(exc) from None
+        return dict(result or {})
