@@ -724,8 +724,6 @@ async def test_kopf_handles_bots_through_the_emulator(cluster):
 
     kopf_requests = cluster[kmock.headers({"User-Agent": re.compile(r"kopf/.*")})]
     assert rbac_terms(kopf_requests) == {
-        RbacTerm("list", "apiextensions.k8s.io", "customresourcedefinitions", None),
-        RbacTerm("watch", "apiextensions.k8s.io", "customresourcedefinitions", None),
         RbacTerm("list", "skybots.dev", "bots", None),
         RbacTerm("watch", "skybots.dev", "bots", None),
         RbacTerm("patch", "skybots.dev", "bots", NS),

@@ -7,29 +7,27 @@
 
 Kopf facts this relies on: stopping is by the stop flag only (a cancelled operator schedules
 a SIGKILL of the whole process after `settings.process.ultimate_exiting_timeout`), and on
-stopping Kopf cancels every task created in the loop since it started, not only its own.
+stopping Kopf cancels every task created in its loop since it started, not only its own (so it runs
+in a thread with a loop of its own).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
-import signal
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import kopf
 
+from skybots.operator.handlers import kopf_settings
+
 
 def quick_settings() -> kopf.OperatorSettings:
-    """Kopf settings for tests: the operator's persistence, and timeouts that end a test in seconds."""
-    settings = kopf.OperatorSettings()
-    # Persistence as the operator configures it: our own annotation prefix and finalizer.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="skybots.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="skybots.dev", key="last-handled-configuration"
-    )
-    settings.persistence.finalizer = "skybots.dev/finalizer"
+    """The operator's Kopf settings, with timeouts that end a test in seconds."""
+    settings = kopf_settings()
     # Watches end every second and resume from their last resourceVersion, as they do (rarer) in a cluster.
     settings.watching.server_timeout = 1
     settings.watching.client_timeout = 3
@@ -43,21 +41,48 @@ def quick_settings() -> kopf.OperatorSettings:
 
 
 @contextlib.asynccontextmanager
-async def running_operator(
-    registry: kopf.OperatorRegistry, settings: kopf.OperatorSettings, url: str
+async def running(
+    start: Callable[[threading.Event, threading.Event], Coroutine[Any, Any, object]],
 ) -> AsyncIterator[None]:
-    """Kopf serving `registry` cluster-wide against the API server at `url`, from ready to stopped.
+    """Whatever `start(stop_flag, ready_flag)` runs, in a thread of its own, from ready to stopped.
 
-    Adds a login handler to `registry`. Leaving the block re-raises whatever made Kopf fail.
+    A thread with its own event loop, because Kopf, when stopping, cancels every task its loop
+    started since it began, and in the test's loop that would include pytest's fixture teardown.
+    Leaving the block re-raises whatever made it fail.
     """
+    stop, ready = threading.Event(), threading.Event()
+    outcome: concurrent.futures.Future[object] = concurrent.futures.Future()
+
+    def serve() -> None:
+        try:
+            outcome.set_result(asyncio.run(start(stop, ready)))
+        except BaseException as error:
+            outcome.set_exception(error)
+
+    thread = threading.Thread(target=serve, name="operator", daemon=True)
+    thread.start()
+    await asyncio.to_thread(lambda: ready.wait(60) or outcome.done())
+    if outcome.done():
+        outcome.result()  # it failed to start: say why
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.to_thread(thread.join, 60)
+        outcome.result()
+
+
+def running_operator(
+    registry: kopf.OperatorRegistry, settings: kopf.OperatorSettings, url: str
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """Kopf serving `registry` cluster-wide against the API server at `url`; adds a login handler."""
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
         return kopf.ConnectionInfo(server=url)
 
-    stop, ready = asyncio.Event(), asyncio.Event()
-    operator = asyncio.create_task(
-        kopf.operator(
+    return running(
+        lambda stop, ready: kopf.operator(
             registry=registry,
             settings=settings,
             standalone=True,
@@ -66,17 +91,3 @@ async def running_operator(
             ready_flag=ready,
         )
     )
-    started = asyncio.create_task(ready.wait())
-    try:
-        await asyncio.wait([operator, started], return_when=asyncio.FIRST_COMPLETED)
-        if operator.done():
-            await operator  # it failed to start: say why
-        yield
-    finally:
-        started.cancel()
-        stop.set()
-        await operator
-        # Kopf leaves its signal handlers installed; give Ctrl+C back to pytest.
-        loop = asyncio.get_running_loop()
-        loop.remove_signal_handler(signal.SIGINT)
-        loop.remove_signal_handler(signal.SIGTERM)

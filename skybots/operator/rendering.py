@@ -1,0 +1,181 @@
+"""The children of a Bot, as the operator wants them: a ConfigMap and a CronJob.
+
+Pure functions from (Bot, spec, settings) to object dicts. The operator compares these with
+what the cluster has and patches only when they differ, so every field here is written in
+the form the API server stores it (no defaults it would rewrite).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from skybots import bots
+from skybots.settings import OperatorSettings
+
+BOT_LABEL = f"{bots.GROUP}/bot"
+MANAGED_BY = "skybots-operator"
+CONFIG_KEY = "bot.json"
+CONFIG_DIR = "/etc/skybots"
+CONTAINER = "reposter"
+APP_PASSWORD_ENV = "SKYBOTS_APP_PASSWORD"
+REPOSTER_UID = 65532
+
+
+def child_name(bot_name: str) -> str:
+    return f"{bots.CRONJOB_PREFIX}{bot_name}"
+
+
+def labels(bot_name: str) -> dict[str, str]:
+    """Labels of everything made for a bot: standard app labels plus the bot's name."""
+    return {
+        "app.kubernetes.io/name": "skybots",
+        "app.kubernetes.io/component": "reposter",
+        "app.kubernetes.io/instance": bot_name,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        BOT_LABEL: bot_name,
+    }
+
+
+def owner_reference(bot: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": bots.API_VERSION,
+        "kind": bots.KIND,
+        "name": bot["metadata"]["name"],
+        "uid": bot["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _metadata(bot: dict[str, Any]) -> dict[str, Any]:
+    name = bot["metadata"]["name"]
+    return {
+        "name": child_name(name),
+        "namespace": bot["metadata"]["namespace"],
+        "labels": labels(name),
+        "ownerReferences": [owner_reference(bot)],
+    }
+
+
+def bot_config(bot: dict[str, Any], spec: bots.BotSpec) -> dict[str, Any]:
+    """The reposter's config file: the bot's identity and its spec, exactly as the model dumps it."""
+    return {
+        "apiVersion": bots.API_VERSION,
+        "kind": "BotConfig",
+        "namespace": bot["metadata"]["namespace"],
+        "name": bot["metadata"]["name"],
+        "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+
+
+def render_config_map(bot: dict[str, Any], spec: bots.BotSpec) -> dict[str, Any]:
+    """The bot's config for the reposter; no secrets (the app password comes from the Secret)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(bot),
+        "data": {CONFIG_KEY: json.dumps(bot_config(bot, spec), indent=2, sort_keys=True) + "\n"},
+    }
+
+
+def render_cron_job(
+    bot: dict[str, Any], spec: bots.BotSpec, settings: OperatorSettings, *, credentials_found: bool
+) -> dict[str, Any]:
+    """The CronJob that runs the reposter; held suspended while the bot's Secret is missing."""
+    name = bot["metadata"]["name"]
+    secret = spec.account.credentials_secret_ref
+    env = [
+        {"name": APP_PASSWORD_ENV, "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}}},
+        {"name": "SKYBOTS_REDIS_URL", "value": settings.redis_url},
+        {"name": "SKYBOTS_S3_BUCKET", "value": settings.s3_bucket},
+        {"name": "AWS_REGION", "value": settings.aws_region},
+    ]
+    if settings.s3_endpoint_url:
+        env.append({"name": "SKYBOTS_S3_ENDPOINT_URL", "value": settings.s3_endpoint_url})
+    container = {
+        "name": CONTAINER,
+        "image": settings.reposter_image,
+        "imagePullPolicy": settings.reposter_image_pull_policy,
+        "args": ["reposter", "run", "--config", f"{CONFIG_DIR}/{CONFIG_KEY}"],
+        "env": env,
+        "envFrom": [{"secretRef": {"name": settings.reposter_env_secret, "optional": True}}],
+        "resources": {
+            "requests": {"cpu": settings.reposter_cpu_request, "memory": settings.reposter_memory_request},
+            "limits": {"memory": settings.reposter_memory_limit},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "runAsUser": REPOSTER_UID,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    pod_spec = {
+        "restartPolicy": "Never",
+        "serviceAccountName": settings.reposter_service_account,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": REPOSTER_UID,
+            "runAsGroup": REPOSTER_UID,
+            "fsGroup": REPOSTER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [
+            {"name": "config", "configMap": {"name": child_name(name)}},
+            {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+        ],
+    }
+    cron_spec: dict[str, Any] = {
+        "schedule": spec.schedule,
+        "timeZone": spec.time_zone,  # None: removed by the merge patch when a time zone is dropped
+        "suspend": spec.suspend or not credentials_found,
+        "concurrencyPolicy": "Forbid",
+        "startingDeadlineSeconds": settings.starting_deadline_seconds,
+        "successfulJobsHistoryLimit": settings.successful_jobs_history,
+        "failedJobsHistoryLimit": settings.failed_jobs_history,
+        "jobTemplate": {
+            "metadata": {"labels": labels(name)},
+            "spec": {
+                "backoffLimit": 0,
+                "activeDeadlineSeconds": settings.run_deadline_seconds,
+                "template": {"metadata": {"labels": labels(name)}, "spec": pod_spec},
+            },
+        },
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": _metadata(bot),
+        "spec": cron_spec,
+    }
+
+
+def covers(live: Any, desired: Any) -> bool:
+    """Whether the live object already holds everything desired (the server may add defaults).
+
+    Dicts may carry extra keys; a None in desired means the key must be absent; lists must
+    match item by item, so an item added by hand is drift (our merge patch then replaces
+    the list whole).
+    """
+    if isinstance(desired, dict):
+        return isinstance(live, dict) and all(
+            live.get(k) is None if v is None else k in live and covers(live[k], v) for k, v in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(live, list)
+            and len(live) == len(desired)
+            and all(covers(a, b) for a, b in zip(live, desired, strict=True))
+        )
+    return bool(live == desired)

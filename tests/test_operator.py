@@ -1,0 +1,571 @@
+"""The operator against the Kubernetes emulator: what a platform operator sees with kubectl.
+
+Each test runs the real `run_operator` in-process against `ClusterEmulator` (kmock extended
+with uid/resourceVersion/generation, the status subresource, label selectors, ownerReference
+garbage collection and CRD validation) and DynamoDB on moto, and asserts end states.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from skybots.settings import OperatorSettings
+from skybots.stores.runs import DynamoRunHistory
+from tests.support.aws import REGION, free_port
+from tests.support.kubernetes import CRONJOBS, internal_error, rbac_terms, upcoming
+from tests.support.operator import (
+    Api,
+    actions,
+    eventually,
+    operator_requests,
+    operator_running,
+    report,
+    settled,
+    writes,
+)
+from tests.support.rbac import operator_grants
+
+NS = "team"
+
+
+@dataclass
+class Harness:
+    api: Api
+    settings: OperatorSettings
+    cluster: Any
+
+    def running(self) -> Any:
+        return operator_running(self.settings)
+
+    async def metrics(self) -> str:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{self.settings.metrics_port}/metrics")
+        return response.text
+
+    def history(self) -> DynamoRunHistory:
+        return DynamoRunHistory(
+            self.settings.runs_table, region=REGION, endpoint_url=self.settings.dynamodb_endpoint_url
+        )
+
+
+@pytest.fixture
+async def harness(cluster: Any, aws: str) -> AsyncIterator[Harness]:
+    settings = OperatorSettings(
+        kubernetes_server=str(cluster.url),
+        namespaces=[NS],
+        metrics_port=free_port(),
+        liveness_endpoint="",
+        dynamodb_endpoint_url=aws,
+        aws_region=REGION,
+        runs_table="runs",
+        retry_seconds=0.2,
+        reposter_image="registry.example/skybots-reposter:1.2.3",
+    )
+    api = Api(str(cluster.url), NS)
+    yield Harness(api, settings, cluster)
+    await api.aclose()
+    # Whatever the test did, the operator asked for nothing its shipped RBAC does not grant.
+    assert rbac_terms(operator_requests(cluster)) <= operator_grants(NS)
+
+
+@pytest.fixture
+async def running(harness: Harness) -> AsyncIterator[Harness]:
+    async with harness.running():
+        yield harness
+
+
+async def ready(api: Api, bot: str, status: str = "True") -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        condition = await api.condition(bot, "Ready")
+        return condition if condition["status"] == status else None
+
+    return await eventually(check, what=f"Bot {bot} Ready={status}")  # type: ignore[no-any-return]
+
+
+# --- a bot's life ----------------------------------------------------------------------------
+
+
+async def test_a_bot_becomes_a_configmap_and_a_cronjob_and_is_ready(running: Harness) -> None:
+    api = running.api
+    await api.create_secret("news")
+    bot = await api.create_bot("news", schedule="*/5 * * * *", timeZone="Europe/Berlin")
+    condition = await ready(api, "news")
+    assert condition["reason"] == "Ready"
+
+    cron_job = await api.get("CronJob", "bot-news")
+    owner = cron_job["metadata"]["ownerReferences"]
+    assert owner == [
+        {
+            "apiVersion": "skybots.dev/v1alpha1",
+            "kind": "Bot",
+            "name": "news",
+            "uid": bot["metadata"]["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    spec = cron_job["spec"]
+    assert (spec["schedule"], spec["timeZone"], spec["suspend"]) == ("*/5 * * * *", "Europe/Berlin", False)
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["startingDeadlineSeconds"] > 0
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == "registry.example/skybots-reposter:1.2.3"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["automountServiceAccountToken"] is False
+    password = next(e for e in container["env"] if e["name"] == "SKYBOTS_APP_PASSWORD")
+    assert password["valueFrom"] == {"secretKeyRef": {"name": "news", "key": "app-password"}}
+
+    config_map = await api.get("ConfigMap", "bot-news")
+    assert config_map["metadata"]["ownerReferences"] == owner
+    config = config_map["data"]["bot.json"]
+    assert '"handle": "news.bsky.social"' in config
+    assert "abcd-efgh" not in config  # the app password never leaves its Secret
+
+    status = (await api.get("Bot", "news"))["status"]
+    assert status["observedGeneration"] == 1
+    assert status["cronJobName"] == "bot-news"
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "Ready": "True",
+        "Reconciled": "True",
+        "CredentialsFound": "True",
+    }
+    events = await eventually(lambda: api.list("Event"), what="an Event")
+    assert any("CronJob bot-news" in e["message"] and e["involvedObject"]["name"] == "news" for e in events)
+
+
+async def test_spec_changes_update_the_children_and_status_changes_do_not(running: Harness) -> None:
+    api = running.api
+    await api.create_secret("news")
+    await api.create_bot("news")
+    await ready(api, "news")
+
+    await api.patch(
+        "Bot", "news", {"spec": {"schedule": "@hourly", "sources": [{"type": "search", "query": "k8s"}]}}
+    )
+
+    async def updated() -> bool:
+        cron_job, config_map = await api.get("CronJob", "bot-news"), await api.get("ConfigMap", "bot-news")
+        return (
+            cron_job["spec"]["schedule"] == "@hourly" and '"query": "k8s"' in config_map["data"]["bot.json"]
+        )
+
+    await eventually(updated, what="children updated")
+    await eventually(lambda: _observed(api, "news", 2), what="observedGeneration 2")
+
+    await settled(running.cluster)
+    before = len(writes(operator_requests(running.cluster)))
+    await api.patch("Bot", "news", {"status": {"totals": {"runs": 41}}}, subresource="status")
+    await settled(running.cluster)
+    assert writes(operator_requests(running.cluster))[before:] == []
+
+
+async def test_suspend_and_resume(running: Harness) -> None:
+    api = running.api
+    await api.create_secret("news")
+    await api.create_bot("news")
+    await ready(api, "news")
+
+    await api.patch("Bot", "news", {"spec": {"suspend": True}})
+    await eventually(lambda: _cron_job_suspended(api, True), what="suspended")
+    await api.patch("Bot", "news", {"spec": {"suspend": False}})
+    await eventually(lambda: _cron_job_suspended(api, False), what="resumed")
+
+
+async def test_deleting_a_bot_leaves_nothing_behind(running: Harness) -> None:
+    api = running.api
+    await api.create_secret("news")
+    await api.create_bot("news")
+    await ready(api, "news")
+    await api.run_job("news", "bot-news-1", report(reposted=1))
+    await eventually(lambda: _totals(api, "news", "runs", 1), what="the run collected")
+
+    await api.delete("Bot", "news")
+
+    async def gone() -> bool:
+        kinds = ("Bot", "CronJob", "ConfigMap", "Job")
+        names = ("news", "bot-news", "bot-news", "bot-news-1")
+        return not any([await api.exists(k, n) for k, n in zip(kinds, names, strict=True)])
+
+    await eventually(gone, what="everything deleted")
+    bot = await api.create_bot("other")
+    assert "finalizers" not in bot["metadata"]
+    assert 'bot="news"' not in await eventually(running.metrics, what="metrics")
+
+
+# --- drift and credentials ---------------------------------------------------------------------
+
+
+async def test_a_deleted_cronjob_is_restored(running: Harness) -> None:
+    api = running.api
+    await api.create_secret("news")
+    await api.create_bot("news")
+    await ready(api, "news")
+
+    await api.delete("CronJob", "bot-news")
+    restored = await eventually(lambda: api.get("CronJob", "bot-news"), what="CronJob restored")
+    assert restored["spec"]["schedule"] == "*/15 * * * *"
+    events = await api.list("Event")
+    assert any(e["reason"] == "Restored" for e in events)
+
+
+async def test_hand_edits_of_the_children_are_undone(running: Harness) -> None:
+    api = running.api
+    await api.create_secret("news")
+    await api.create_bot("news")
+    await ready(api, "news")
+    original = (await api.get("ConfigMap", "bot-news"))["data"]
+
+    await api.patch("CronJob", "bot-news", {"spec": {"schedule": "* * * * *", "concurrencyPolicy": "Allow"}})
+    await api.patch("ConfigMap", "bot-news", {"data": {"bot.json": "{}"}})
+
+    async def restored() -> bool:
+        cron_job = (await api.get("CronJob", "bot-news"))["spec"]
+        config_map = await api.get("ConfigMap", "bot-news")
+        return (cron_job["schedule"], cron_job["concurrencyPolicy"]) == ("*/15 * * * *", "Forbid") and (
+            config_map["data"] == original
+        )
+
+    await eventually(restored, what="hand edits undone")
+
+
+async def test_a_missing_secret_holds_the_bot_until_it_appears(running: Harness) -> None:
+    api = running.api
+    await api.create_bot("news")
+    condition = await ready(api, "news", "False")
+    assert condition["reason"] == "SecretMissing"
+    assert "Secret 'news' not found" in condition["message"]
+    assert (await api.condition("news", "CredentialsFound"))["status"] == "False"
+    assert (await api.get("CronJob", "bot-news"))["spec"]["suspend"] is True  # no pods failing meanwhile
+    events = await api.list("Event")
+    assert any(e["reason"] == "SecretMissing" and e["type"] == "Warning" for e in events)
+
+    await api.create_secret("news", {"password": "x"})  # the wrong key first
+    await eventually(lambda: _reason(api, "news", "Ready", "KeyMissing"), what="KeyMissing")
+    await api.delete("Secret", "news")
+    await api.create_secret("news")
+    await ready(api, "news")
+    assert (await api.get("CronJob", "bot-news"))["spec"]["suspend"] is False
+
+
+async def test_children_present_before_the_bot_was_seen_are_adopted(harness: Harness) -> None:
+    """A CronJob of this Bot's that lost its labels: the create gets 409, the operator patches it."""
+    api = harness.api
+    await api.create_secret("news")
+    bot = await api.create_bot("news")
+    owner = {
+        "apiVersion": "skybots.dev/v1alpha1",
+        "kind": "Bot",
+        "name": "news",
+        "uid": bot["metadata"]["uid"],
+    }
+    await api.create(
+        "CronJob",
+        {
+            "apiVersion": "batch/v1",
+            "metadata": {"name": "bot-news", "ownerReferences": [{**owner, "controller": True}]},
+            "spec": {
+                "schedule": "0 0 * * *",
+                "jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}},
+            },
+        },
+    )
+    async with harness.running():
+        await ready(api, "news")
+        cron_job = await api.get("CronJob", "bot-news")
+        assert cron_job["spec"]["schedule"] == "*/15 * * * *"
+        assert cron_job["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "skybots-operator"
+    refused = [
+        r for r in operator_requests(harness.cluster) if r.method.value == "POST" and "cronjobs" in r.url.path
+    ]
+    assert len(refused) == 1  # the 409, then a patch
+
+
+async def test_a_name_held_by_a_stranger_is_not_taken(running: Harness) -> None:
+    api = running.api
+    await api.create_secret("news")
+    await api.create(
+        "CronJob",
+        {
+            "apiVersion": "batch/v1",
+            "metadata": {"name": "bot-news"},
+            "spec": {
+                "schedule": "0 0 * * *",
+                "jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}},
+            },
+        },
+    )
+    await api.create_bot("news")
+    condition = await ready(api, "news", "False")
+    assert condition["reason"] == "NameConflict"
+    assert (await api.get("CronJob", "bot-news"))["spec"]["schedule"] == "0 0 * * *"
+
+    await api.delete("CronJob", "bot-news")
+    await ready(api, "news")
+
+
+async def test_api_server_errors_are_retried_until_they_pass(running: Harness) -> None:
+    api, cluster = running.api, running.cluster
+    upcoming(cluster["post", CRONJOBS], 3) << internal_error("etcdserver: request timed out")
+    await api.create_secret("news")
+    await api.create_bot("news")
+    await ready(api, "news")
+    assert await api.exists("CronJob", "bot-news")
+    metrics = await running.metrics()
+    assert 'skybots_operator_reconcile_errors_total{reason="InternalError"} 3.0' in metrics
+
+
+async def test_an_invalid_spec_is_reported_and_the_last_valid_one_keeps_running(running: Harness) -> None:
+    api, cluster = running.api, running.cluster
+    await api.create_secret("news")
+    await api.create_bot("news")
+    await ready(api, "news")
+
+    # Valid for the CRD's pattern, not for cron: only the model can tell.
+    await api.patch("Bot", "news", {"spec": {"schedule": "61 * * * *"}})
+    condition = await ready(api, "news", "False")
+    assert condition["reason"] == "InvalidSpec"
+    assert "spec.schedule: bad minute" in condition["message"]
+    assert condition["observedGeneration"] == 2
+    assert (await api.get("CronJob", "bot-news"))["spec"]["schedule"] == "*/15 * * * *"
+    events = await api.list("Event")
+    assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in events)
+
+    await settled(cluster)
+    before = len(actions(cluster))
+    await asyncio.sleep(1.5)
+    assert actions(cluster)[before:] == []  # no retry storm: the spec must change first
+
+    await api.patch("Bot", "news", {"spec": {"schedule": "1 * * * *"}})
+    await ready(api, "news")
+    assert (await api.get("CronJob", "bot-news"))["spec"]["schedule"] == "1 * * * *"
+
+
+async def test_a_restarted_operator_converges_and_a_converged_one_writes_nothing(harness: Harness) -> None:
+    api, cluster = harness.api, harness.cluster
+    for name in ("news", "jobs"):
+        await api.create_secret(name)
+        await api.create_bot(name)
+    async with harness.running():
+        await ready(api, "news")
+        await ready(api, "jobs")
+
+    # While the operator is away: a spec change, a deleted child, a new bot.
+    await api.patch("Bot", "news", {"spec": {"schedule": "@daily"}})
+    await api.delete("CronJob", "bot-jobs")
+    await api.create_secret("art")
+    await api.create_bot("art")
+
+    async with harness.running():
+        await eventually(lambda: _schedule(api, "news", "@daily"), what="news updated")
+        await eventually(lambda: api.exists("CronJob", "bot-jobs"), what="jobs restored")
+        await ready(api, "art")
+        await settled(cluster)
+
+    before = len(writes(operator_requests(cluster)))
+    async with harness.running():
+        await settled(cluster, quiet=1)
+    assert writes(operator_requests(cluster))[before:] == []
+
+
+# --- run results -------------------------------------------------------------------------------
+
+
+async def test_a_finished_job_is_collected_into_status_history_metrics_and_events(running: Harness) -> None:
+    api = running.api
+    await api.create_secret("news")
+    await api.create_bot("news")
+    await ready(api, "news")
+
+    run = report(candidates=12, reposted=2, duplicates=1, rejected={"language": 4, "replies": 5}, apiCalls=4)
+    await api.run_job("news", "bot-news-29000001", run)
+    await eventually(lambda: _totals(api, "news", "runs", 1), what="run collected")
+
+    status = (await api.get("Bot", "news"))["status"]
+    assert status["lastRun"]["job"] == "bot-news-29000001"
+    assert status["lastRun"]["outcome"] == "succeeded"
+    assert (status["lastRun"]["reposted"], status["lastRun"]["rejected"]) == (2, 9)
+    assert status["totals"] == {
+        "runs": 1,
+        "failedRuns": 0,
+        "candidates": 12,
+        "reposted": 2,
+        "duplicates": 1,
+        "rejected": 9,
+    }
+    assert (await api.condition("news", "Healthy"))["reason"] == "RunsSucceeding"
+
+    job = await eventually(lambda: _collected(api, "bot-news-29000001"), what="job annotated")
+    assert job["metadata"]["annotations"]["skybots.dev/collected"] == "true"
+    records = await running.history().query(
+        "team", "news", datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC)
+    )
+    assert [(r.job, r.reposted, r.rejected) for r in records] == [
+        ("bot-news-29000001", 2, {"language": 4, "replies": 5})
+    ]
+
+    metrics = await running.metrics()
+    assert 'skybots_bot_reposts_total{bot="news",namespace="team"} 2.0' in metrics
+    assert 'skybots_bot_rejections_total{bot="news",namespace="team",reason="language"} 4.0' in metrics
+    assert 'skybots_bot_runs_total{bot="news",namespace="team",outcome="succeeded"} 1.0' in metrics
+    assert 'skybots_bots{condition="Ready",status="True"} 1.0' in metrics
+    events = await api.list("Event")
+    assert any(e["reason"] == "RunSucceeded" and "reposted 2 of 12" in e["message"] for e in events)
+
+
+async def test_runs_that_keep_failing_make_the_bot_unhealthy_and_a_success_heals_it(running: Harness) -> None:
+    api = running.api
+    await api.create_secret("news")
+    await api.create_bot("news")
+    await ready(api, "news")
+
+    await api.run_job("news", "bot-news-1", None, exit_code=4)  # no report: the exit code tells
+    await eventually(lambda: _totals(api, "news", "failedRuns", 1), what="first failure")
+    last = (await api.get("Bot", "news"))["status"]["lastRun"]
+    assert last["outcome"] == "upstreamFailed"
+    assert "left no report (exit code 4" in last["message"]
+    assert (await api.condition("news", "Healthy"))["status"] == "Unknown"
+
+    for n in (2, 3):
+        await api.run_job(
+            "news", f"bot-news-{n}", report("upstreamFailed", message="bsky.social answered 502")
+        )
+    await eventually(lambda: _totals(api, "news", "failedRuns", 3), what="three failures")
+    healthy = await api.condition("news", "Healthy")
+    assert (healthy["status"], healthy["reason"]) == ("False", "RunsFailing")
+    assert "3 runs failed in a row" in healthy["message"]
+    assert (await api.condition("news", "Ready"))["status"] == "True"  # runs fail, the bot is in place
+
+    await api.run_job("news", "bot-news-4", report(reposted=1))
+    await eventually(lambda: _reason(api, "news", "Healthy", "RunsSucceeding"), what="healed")
+    assert (await api.get("Bot", "news"))["status"]["consecutiveFailures"] == 0
+
+
+async def test_rejected_credentials_make_the_bot_not_ready_until_a_run_logs_in(running: Harness) -> None:
+    api = running.api
+    await api.create_secret("news")
+    await api.create_bot("news")
+    await ready(api, "news")
+
+    await api.run_job(
+        "news",
+        "bot-news-1",
+        report("authFailed", message="AuthenticationRequired: Invalid identifier or password"),
+    )
+    condition = await ready(api, "news", "False")
+    assert condition["reason"] == "CredentialsRejected"
+    assert "Invalid identifier or password" in condition["message"]
+    assert (await api.condition("news", "Healthy"))["reason"] == "CredentialsRejected"
+    events = await api.list("Event")
+    assert any(e["reason"] == "RunFailed" and e["type"] == "Warning" for e in events)
+
+    await api.run_job("news", "bot-news-2", report(reposted=1))
+    await ready(api, "news")
+
+
+async def test_a_job_half_collected_before_a_restart_is_not_counted_twice(harness: Harness) -> None:
+    api = harness.api
+    await api.create_secret("news")
+    await api.create_bot("news")
+    async with harness.running():
+        await ready(api, "news")
+    # Collected into status and history, then the operator stopped before annotating the Job.
+    run = report(reposted=3, candidates=5)
+    await api.run_job("news", "bot-news-1", run)
+    await api.patch(
+        "Bot",
+        "news",
+        {
+            "status": {
+                "lastRun": {"job": "bot-news-1", "outcome": "succeeded"},
+                "totals": {"runs": 1, "reposted": 3},
+            }
+        },
+        subresource="status",
+    )
+    async with harness.running():
+        await eventually(lambda: _collected(api, "bot-news-1"), what="job annotated")
+        await settled(harness.cluster)
+    totals = (await api.get("Bot", "news"))["status"]["totals"]
+    assert (totals["runs"], totals["reposted"]) == (1, 3)
+    records = await harness.history().query(
+        "team", "news", datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC)
+    )
+    assert len(records) == 1
+
+
+async def test_liveness_endpoint_answers(harness: Harness) -> None:
+    port = free_port()
+    harness.settings.liveness_endpoint = f"http://127.0.0.1:{port}/healthz"
+    async with harness.running(), httpx.AsyncClient() as client:
+        response = await eventually(lambda: client.get(f"http://127.0.0.1:{port}/healthz"), what="healthz")
+        assert response.status_code == 200
+
+
+async def test_the_shipped_rbac_grants_exactly_what_the_operator_uses(harness: Harness) -> None:
+    """Every rule of manifests/base/operator-rbac.yaml is needed: a scenario that uses them all."""
+    api = harness.api
+    await api.create_secret("news")
+    bot = await api.create_bot("news")
+    owner = {
+        "apiVersion": "skybots.dev/v1alpha1",
+        "kind": "Bot",
+        "name": "news",
+        "uid": bot["metadata"]["uid"],
+    }
+    unlabelled = {"name": "bot-news", "ownerReferences": [{**owner, "controller": True}]}
+    await api.create("ConfigMap", {"apiVersion": "v1", "metadata": unlabelled, "data": {}})  # get after 409
+    await api.create(
+        "CronJob",
+        {
+            "apiVersion": "batch/v1",
+            "metadata": unlabelled,
+            "spec": {
+                "schedule": "0 0 * * *",
+                "jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}},
+            },
+        },
+    )
+    async with harness.running():
+        await ready(api, "news")
+        await api.delete("CronJob", "bot-news")  # drift: the Bot is read back before restoring
+        await eventually(lambda: api.exists("CronJob", "bot-news"), what="restored")
+        await api.run_job("news", "bot-news-1", report(reposted=1))  # pods listed, the Job annotated
+        await eventually(lambda: _collected(api, "bot-news-1"), what="collected")
+    assert rbac_terms(operator_requests(harness.cluster)) == operator_grants(NS)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+async def _schedule(api: Api, bot: str, schedule: str) -> bool:
+    return bool((await api.get("CronJob", f"bot-{bot}"))["spec"]["schedule"] == schedule)
+
+
+async def _collected(api: Api, job: str) -> dict[str, Any] | None:
+    found = await api.get("Job", job)
+    return found if "skybots.dev/collected" in (found["metadata"].get("annotations") or {}) else None
+
+
+async def _observed(api: Api, bot: str, generation: int) -> bool:
+    return bool((await api.get("Bot", bot)).get("status", {}).get("observedGeneration") == generation)
+
+
+async def _cron_job_suspended(api: Api, value: bool) -> bool:
+    return bool((await api.get("CronJob", "bot-news"))["spec"]["suspend"] is value)
+
+
+async def _reason(api: Api, bot: str, type_: str, reason: str) -> bool:
+    return bool((await api.condition(bot, type_))["reason"] == reason)
+
+
+async def _totals(api: Api, bot: str, field: str, value: int) -> bool:
+    return bool((await api.get("Bot", bot)).get("status", {}).get("totals", {}).get(field) == value)
