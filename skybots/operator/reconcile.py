@@ -51,6 +51,9 @@ class Operator:
     # so that a Secret event wakes only the bots whose credentials it changes.
     credentials: dict[BotKey, tuple[SecretKeyRef, str]] = field(default_factory=dict)
     _locks: dict[BotKey, asyncio.Lock] = field(default_factory=dict)
+    # At most this many reconciliations at once: a cold start wakes every Bot together, and each
+    # one in flight holds its requests and responses; a few dozen keep the API server busy enough.
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
 
     def __copy__(self) -> Operator:
         return self  # Kopf copies the memo per object; this state is operator-wide on purpose
@@ -85,8 +88,8 @@ async def reconcile(
     """Bring the bot's children and status in line with its spec; `cause` words the events."""
     key = _key(bot)
     generation = bot["metadata"].get("generation")
-    with op.metrics.reconcile_seconds.time():
-        async with op.lock(key):
+    async with op.slots, op.lock(key):
+        with op.metrics.reconcile_seconds.time():
             try:
                 spec = validate_bot(bot)
             except BotSpecError as error:

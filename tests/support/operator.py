@@ -41,7 +41,7 @@ async def eventually(check: Callable[[], Awaitable[Any]], seconds: float = 10, w
             if result:
                 return result
             error: Exception = AssertionError(f"not yet: {what or check}")
-        except (AssertionError, KeyError, httpx.HTTPStatusError) as failure:
+        except (AssertionError, KeyError, httpx.HTTPStatusError, httpx.TransportError) as failure:
             error = failure
         if asyncio.get_running_loop().time() > deadline:
             raise error
