@@ -65,3 +65,13 @@ def test_model_errors_read_well() -> None:
         ("spec.account.credentialsSecretRef", "Field required"),
         ("spec.sources[0].tag", "Field required"),
     ]
+
+
+def test_the_readme_example_is_a_valid_bot() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in readme.split("```yaml\n")[1:]]
+    bots = [doc for block in blocks for doc in yaml.safe_load_all(block) if doc and doc.get("kind") == "Bot"]
+    assert bots, "the README shows no Bot"
+    for bot in bots:
+        assert CRD.errors(bot) == []
+        validate_bot(bot)
