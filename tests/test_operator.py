@@ -376,6 +376,27 @@ async def test_a_restarted_operator_converges_and_a_converged_one_writes_nothing
     assert writes(operator_requests(cluster))[before:] == []
 
 
+async def test_a_new_reposter_image_reaches_every_bot_when_the_operator_restarts(harness: Harness) -> None:
+    api = harness.api
+    for name in ("news", "jobs"):
+        await api.create_secret(name)
+        await api.create_bot(name)
+    async with harness.running():
+        await ready(api, "news")
+        await ready(api, "jobs")
+    harness.settings.reposter_image = "registry.example/skybots-reposter:1.3.0"
+
+    async def image(bot: str) -> str:
+        cron_job = await api.get("CronJob", f"bot-{bot}")
+        return str(cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    async def rolled_out() -> bool:
+        return [await image("news"), await image("jobs")] == ["registry.example/skybots-reposter:1.3.0"] * 2
+
+    async with harness.running():
+        await eventually(rolled_out, what="the new image in both CronJobs")
+
+
 # --- run results -------------------------------------------------------------------------------
 
 
