@@ -27,6 +27,7 @@ from tests.support.operator import (
     operator_requests,
     operator_running,
     report,
+    settings_for_tests,
     settled,
     writes,
 )
@@ -57,16 +58,8 @@ class Harness:
 
 @pytest.fixture
 async def harness(cluster: Any, aws: str) -> AsyncIterator[Harness]:
-    settings = OperatorSettings(
-        kubernetes_server=str(cluster.url),
-        namespaces=[NS],
-        metrics_port=free_port(),
-        liveness_endpoint="",
-        dynamodb_endpoint_url=aws,
-        aws_region=REGION,
-        runs_table="runs",
-        retry_seconds=0.2,
-        reposter_image="registry.example/skybots-reposter:1.2.3",
+    settings = settings_for_tests(
+        NS, aws, kubernetes_server=str(cluster.url), reposter_image="registry.example/skybots-reposter:1.2.3"
     )
     api = Api(str(cluster.url), NS)
     yield Harness(api, settings, cluster)
@@ -79,6 +72,13 @@ async def harness(cluster: Any, aws: str) -> AsyncIterator[Harness]:
 async def running(harness: Harness) -> AsyncIterator[Harness]:
     async with harness.running():
         yield harness
+
+
+async def a_ready_bot(api: Api, name: str) -> None:
+    """A Bot with its Secret, reconciled."""
+    await api.create_secret(name)
+    await api.create_bot(name)
+    await ready(api, name)
 
 
 async def ready(api: Api, bot: str, status: str = "True") -> dict[str, Any]:
@@ -144,9 +144,7 @@ async def test_a_bot_becomes_a_configmap_and_a_cronjob_and_is_ready(running: Har
 
 async def test_spec_changes_update_the_children_and_status_changes_do_not(running: Harness) -> None:
     api = running.api
-    await api.create_secret("news")
-    await api.create_bot("news")
-    await ready(api, "news")
+    await a_ready_bot(api, "news")
 
     await api.patch(
         "Bot", "news", {"spec": {"schedule": "@hourly", "sources": [{"type": "search", "query": "k8s"}]}}
@@ -170,9 +168,7 @@ async def test_spec_changes_update_the_children_and_status_changes_do_not(runnin
 
 async def test_suspend_and_resume(running: Harness) -> None:
     api = running.api
-    await api.create_secret("news")
-    await api.create_bot("news")
-    await ready(api, "news")
+    await a_ready_bot(api, "news")
 
     await api.patch("Bot", "news", {"spec": {"suspend": True}})
     await eventually(lambda: _cron_job_suspended(api, True), what="suspended")
@@ -182,9 +178,7 @@ async def test_suspend_and_resume(running: Harness) -> None:
 
 async def test_deleting_a_bot_leaves_nothing_behind(running: Harness) -> None:
     api = running.api
-    await api.create_secret("news")
-    await api.create_bot("news")
-    await ready(api, "news")
+    await a_ready_bot(api, "news")
     await api.run_job("news", "bot-news-1", report(reposted=1))
     await eventually(lambda: _totals(api, "news", "runs", 1), what="the run collected")
 
@@ -206,9 +200,7 @@ async def test_deleting_a_bot_leaves_nothing_behind(running: Harness) -> None:
 
 async def test_a_deleted_cronjob_is_restored(running: Harness) -> None:
     api = running.api
-    await api.create_secret("news")
-    await api.create_bot("news")
-    await ready(api, "news")
+    await a_ready_bot(api, "news")
 
     await api.delete("CronJob", "bot-news")
     restored = await eventually(lambda: api.get("CronJob", "bot-news"), what="CronJob restored")
@@ -219,9 +211,7 @@ async def test_a_deleted_cronjob_is_restored(running: Harness) -> None:
 
 async def test_hand_edits_of_the_children_are_undone(running: Harness) -> None:
     api = running.api
-    await api.create_secret("news")
-    await api.create_bot("news")
-    await ready(api, "news")
+    await a_ready_bot(api, "news")
     original = (await api.get("ConfigMap", "bot-news"))["data"]
 
     await api.patch("CronJob", "bot-news", {"spec": {"schedule": "* * * * *", "concurrencyPolicy": "Allow"}})
@@ -260,24 +250,7 @@ async def test_children_present_before_the_bot_was_seen_are_adopted(harness: Har
     """A CronJob of this Bot's that lost its labels: the create gets 409, the operator patches it."""
     api = harness.api
     await api.create_secret("news")
-    bot = await api.create_bot("news")
-    owner = {
-        "apiVersion": "skybots.dev/v1alpha1",
-        "kind": "Bot",
-        "name": "news",
-        "uid": bot["metadata"]["uid"],
-    }
-    await api.create(
-        "CronJob",
-        {
-            "apiVersion": "batch/v1",
-            "metadata": {"name": "bot-news", "ownerReferences": [{**owner, "controller": True}]},
-            "spec": {
-                "schedule": "0 0 * * *",
-                "jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}},
-            },
-        },
-    )
+    await _unlabelled_children(api, await api.create_bot("news"), "CronJob")
     async with harness.running():
         await ready(api, "news")
         cron_job = await api.get("CronJob", "bot-news")
@@ -315,9 +288,7 @@ async def test_a_name_held_by_a_stranger_is_not_taken(running: Harness) -> None:
 async def test_api_server_errors_are_retried_until_they_pass(running: Harness) -> None:
     api, cluster = running.api, running.cluster
     upcoming(cluster["post", CRONJOBS], 3) << internal_error("etcdserver: request timed out")
-    await api.create_secret("news")
-    await api.create_bot("news")
-    await ready(api, "news")
+    await a_ready_bot(api, "news")
     assert await api.exists("CronJob", "bot-news")
     metrics = await running.metrics()
     assert 'skybots_operator_reconcile_errors_total{reason="InternalError"} 3.0' in metrics
@@ -325,9 +296,7 @@ async def test_api_server_errors_are_retried_until_they_pass(running: Harness) -
 
 async def test_an_invalid_spec_is_reported_and_the_last_valid_one_keeps_running(running: Harness) -> None:
     api, cluster = running.api, running.cluster
-    await api.create_secret("news")
-    await api.create_bot("news")
-    await ready(api, "news")
+    await a_ready_bot(api, "news")
 
     # Valid for the CRD's pattern, not for cron: only the model can tell.
     await api.patch("Bot", "news", {"spec": {"schedule": "61 * * * *"}})
@@ -351,12 +320,9 @@ async def test_an_invalid_spec_is_reported_and_the_last_valid_one_keeps_running(
 
 async def test_a_restarted_operator_converges_and_a_converged_one_writes_nothing(harness: Harness) -> None:
     api, cluster = harness.api, harness.cluster
-    for name in ("news", "jobs"):
-        await api.create_secret(name)
-        await api.create_bot(name)
     async with harness.running():
-        await ready(api, "news")
-        await ready(api, "jobs")
+        await a_ready_bot(api, "news")
+        await a_ready_bot(api, "jobs")
 
     # While the operator is away: a spec change, a deleted child, a new bot.
     await api.patch("Bot", "news", {"spec": {"schedule": "@daily"}})
@@ -378,12 +344,9 @@ async def test_a_restarted_operator_converges_and_a_converged_one_writes_nothing
 
 async def test_a_new_reposter_image_reaches_every_bot_when_the_operator_restarts(harness: Harness) -> None:
     api = harness.api
-    for name in ("news", "jobs"):
-        await api.create_secret(name)
-        await api.create_bot(name)
     async with harness.running():
-        await ready(api, "news")
-        await ready(api, "jobs")
+        await a_ready_bot(api, "news")
+        await a_ready_bot(api, "jobs")
     harness.settings.reposter_image = "registry.example/skybots-reposter:1.3.0"
 
     async def image(bot: str) -> str:
@@ -402,9 +365,7 @@ async def test_a_new_reposter_image_reaches_every_bot_when_the_operator_restarts
 
 async def test_a_finished_job_is_collected_into_status_history_metrics_and_events(running: Harness) -> None:
     api = running.api
-    await api.create_secret("news")
-    await api.create_bot("news")
-    await ready(api, "news")
+    await a_ready_bot(api, "news")
 
     run = report(candidates=12, reposted=2, duplicates=1, rejected={"language": 4, "replies": 5}, apiCalls=4)
     await api.run_job("news", "bot-news-29000001", run)
@@ -444,9 +405,7 @@ async def test_a_finished_job_is_collected_into_status_history_metrics_and_event
 
 async def test_runs_that_keep_failing_make_the_bot_unhealthy_and_a_success_heals_it(running: Harness) -> None:
     api = running.api
-    await api.create_secret("news")
-    await api.create_bot("news")
-    await ready(api, "news")
+    await a_ready_bot(api, "news")
 
     await api.run_job("news", "bot-news-1", None, exit_code=4)  # no report: the exit code tells
     await eventually(lambda: _totals(api, "news", "failedRuns", 1), what="first failure")
@@ -472,9 +431,7 @@ async def test_runs_that_keep_failing_make_the_bot_unhealthy_and_a_success_heals
 
 async def test_rejected_credentials_make_the_bot_not_ready_until_a_run_logs_in(running: Harness) -> None:
     api = running.api
-    await api.create_secret("news")
-    await api.create_bot("news")
-    await ready(api, "news")
+    await a_ready_bot(api, "news")
 
     await api.run_job(
         "news",
@@ -535,26 +492,7 @@ async def test_the_shipped_rbac_grants_exactly_what_the_operator_uses(harness: H
     """Every rule of manifests/base/operator-rbac.yaml is needed: a scenario that uses them all."""
     api = harness.api
     await api.create_secret("news")
-    bot = await api.create_bot("news")
-    owner = {
-        "apiVersion": "skybots.dev/v1alpha1",
-        "kind": "Bot",
-        "name": "news",
-        "uid": bot["metadata"]["uid"],
-    }
-    unlabelled = {"name": "bot-news", "ownerReferences": [{**owner, "controller": True}]}
-    await api.create("ConfigMap", {"apiVersion": "v1", "metadata": unlabelled, "data": {}})  # get after 409
-    await api.create(
-        "CronJob",
-        {
-            "apiVersion": "batch/v1",
-            "metadata": unlabelled,
-            "spec": {
-                "schedule": "0 0 * * *",
-                "jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}},
-            },
-        },
-    )
+    await _unlabelled_children(api, await api.create_bot("news"), "ConfigMap", "CronJob")  # read after 409s
     async with harness.running():
         await ready(api, "news")
         await api.delete("CronJob", "bot-news")  # drift: the Bot is read back before restoring
@@ -565,6 +503,31 @@ async def test_the_shipped_rbac_grants_exactly_what_the_operator_uses(harness: H
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+async def _unlabelled_children(api: Api, bot: dict[str, Any], *kinds: str) -> None:
+    """Children of the Bot that lost their labels, so the operator's index does not see them."""
+    owner = {
+        "apiVersion": "skybots.dev/v1alpha1",
+        "kind": "Bot",
+        "name": bot["metadata"]["name"],
+        "uid": bot["metadata"]["uid"],
+        "controller": True,
+    }
+    metadata = {"name": f"bot-{bot['metadata']['name']}", "ownerReferences": [owner]}
+    bodies = {
+        "ConfigMap": {"apiVersion": "v1", "metadata": metadata, "data": {}},
+        "CronJob": {
+            "apiVersion": "batch/v1",
+            "metadata": metadata,
+            "spec": {
+                "schedule": "0 0 * * *",
+                "jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}},
+            },
+        },
+    }
+    for kind in kinds:
+        await api.create(kind, bodies[kind])
 
 
 async def _schedule(api: Api, bot: str, schedule: str) -> bool:

@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 
-from skybots.settings import OperatorSettings
-from tests.support.aws import REGION, free_port
-from tests.support.operator import eventually, operator_running, report
+from tests.support.operator import eventually, operator_running, report, settings_for_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = Path(sys.executable).parent / "kubectl"
@@ -76,14 +74,7 @@ async def test_the_operator_on_a_real_cluster(
 
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     namespace = kubectl.base[-1]
-    settings = OperatorSettings(
-        namespaces=[namespace],
-        metrics_port=free_port(),
-        liveness_endpoint="",
-        dynamodb_endpoint_url=aws,
-        aws_region=REGION,
-        runs_table="runs",
-    )
+    settings = settings_for_tests(namespace, aws)
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",

@@ -17,10 +17,25 @@ import kmock
 from skybots.operator.main import run_operator
 from skybots.runs import RunReport
 from skybots.settings import OperatorSettings
+from tests.support.aws import REGION, free_port
 from tests.support.kopf_runner import quick_settings, running
 from tests.support.kubernetes import ClusterEmulator
 
 USER_AGENT = "skybots-tests"
+
+
+def settings_for_tests(namespace: str, aws_endpoint: str, **overrides: Any) -> OperatorSettings:
+    """Operator settings for a test: one namespace, run history on moto, metrics on a free port."""
+    values: dict[str, Any] = {
+        "namespaces": [namespace],
+        "metrics_port": free_port(),
+        "liveness_endpoint": "",
+        "dynamodb_endpoint_url": aws_endpoint,
+        "aws_region": REGION,
+        "runs_table": "runs",
+        "retry_seconds": 0.2,
+    }
+    return OperatorSettings(**(values | overrides))
 
 
 def operator_running(settings: OperatorSettings) -> AbstractAsyncContextManager[None]:
