@@ -42,11 +42,6 @@ net.Server.prototype.listen = function (...args) {
 }
 dns.setDefaultResultOrder('ipv4first')
 
-// The PDS leaves data folders in the temp folder, and dev-env keeps its port locks there:
-// give this process a folder of its own, set before dev-env is loaded, and remove it on exit.
-const tmpdir = fs.mkdtempSync(path.join(os.tmpdir(), 'skybots-atproto-'))
-process.env.TMPDIR = tmpdir
-
 // dev-env spreads these options over its defaults: a key set to undefined would erase the default.
 const port = (name) => {
   const value = Number(process.env[name] || 0)
@@ -61,6 +56,13 @@ function randomLetters(length) {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz'
   return Array.from(crypto.randomBytes(length), (byte) => alphabet[byte % alphabet.length]).join('')
 }
+
+// The PDS leaves data folders in the temp folder, and dev-env keeps its port locks there:
+// give this process a folder of its own, set before dev-env is loaded, and remove it on any exit.
+const tmpdir = fs.mkdtempSync(path.join(os.tmpdir(), 'skybots-atproto-'))
+process.env.TMPDIR = tmpdir
+
+process.on('exit', () => fs.rmSync(tmpdir, { recursive: true, force: true }))
 
 const { TestNetwork } = await import('@atproto/dev-env')
 
@@ -82,10 +84,8 @@ async function shutdown(code) {
     } catch (err) {
       console.error('atproto-network: error while closing:', err)
       code = 1
-    } finally {
-      fs.rmSync(tmpdir, { recursive: true, force: true })
-      clearTimeout(timer)
     }
+    clearTimeout(timer)
     process.exit(code)
   })()
   return closing
