@@ -251,6 +251,7 @@ def test_servers_stop_without_leaving_processes_ports_or_files(
     # PLC, PDS, AppView, bsync, ozone, dataplane and control: all on loopback only.
     assert len(listening) >= 7
     assert {address.ip for address in listening} == {HOST}
+    assert postgres.server
     servers = [net.server.pid, postgres.server.pid, redis_server.server.pid]
     assert not [pid for pid in servers if psutil.pid_exists(pid)]
     for pid in servers:

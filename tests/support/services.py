@@ -85,6 +85,7 @@ class PostgresServer:
         as_root = os.geteuid() == 0
         account = pwd.getpwnam("postgres") if as_root else None
         self.workdir = Path(tempfile.mkdtemp(prefix="skybots-pg-"))
+        self.server: ServerProcess | None = None
         try:
             data = self.workdir / "data"
             if account:
@@ -113,12 +114,13 @@ class PostgresServer:
             raise
 
     def _ready(self, pg_isready: list[Path | str]) -> bool:
+        assert self.server
         self.server.check_running()
         return subprocess.run(pg_isready, check=False).returncode == 0
 
     def stop(self) -> None:
         """SIGINT is PostgreSQL's fast shutdown: it ends sessions without waiting for them."""
-        if hasattr(self, "server"):
+        if self.server:
             self.server.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
