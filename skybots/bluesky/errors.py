@@ -8,7 +8,9 @@ from datetime import datetime
 class BlueskyError(Exception):
     """A call that failed; `nsid` names the XRPC method, `error` is the server's error name if any."""
 
-    def __init__(self, nsid: str, message: str, *, status: int | None = None, error: str | None = None) -> None:
+    def __init__(
+        self, nsid: str, message: str, *, status: int | None = None, error: str | None = None
+    ) -> None:
         self.nsid, self.status, self.error, self.message = nsid, status, error, message
         super().__init__(f"{nsid}: {f'{status} ' if status else ''}{f'{error}: ' if error else ''}{message}")
 
@@ -24,7 +26,9 @@ class LoginCapReached(AuthFailed):
 class RateLimited(BlueskyError):
     """Bluesky (429) or our own budget says: not now. `reset_at` is when it may go on, if known."""
 
-    def __init__(self, nsid: str, message: str, *, reset_at: datetime | None = None, status: int | None = 429) -> None:
+    def __init__(
+        self, nsid: str, message: str, *, reset_at: datetime | None = None, status: int | None = 429
+    ) -> None:
         super().__init__(nsid, message, status=status, error="RateLimitExceeded")
         self.reset_at = reset_at
 
