@@ -1,0 +1,1 @@
+"""One run of one bot: sources, filters, dedup, rate governor, report."""
