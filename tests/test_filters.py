@@ -837,6 +837,8 @@ def test_hashtags_case_insensitively_without_hash():
         ("ラーメン", "昨日ラーメンを食べた", True),
         ("python", "我爱Python编程", True),
         ("서울", "서울에서 만나요", True),
+        ("สวัสดี", "สวัสดีครับ", True),
+        ("東京 タワー", "東京タワーへ", True),
         ("go", "go東京", True),
         ("go", "gone東京", False),
         ("Ελλάδα", "ΕΛΛΆΔΑ", True),

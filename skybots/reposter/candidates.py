@@ -8,11 +8,12 @@ filter rejects never pays for parsing its embeds or folding its text.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from skybots.bluesky.models import FeedItem, Label, PostView
@@ -34,6 +35,34 @@ def fold(text: str) -> str:
     caseless matching, NFC last keeps an accented letter one character for regex \\w.
     """
     return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
+
+
+# Letters of scripts that do not set words apart with spaces (Chinese, Japanese, Thai, Lao, Khmer,
+# Myanmar), and Korean, whose words carry attached particles.
+_UNSPACED = (
+    "\u0e00-\u0eff"  # Thai, Lao
+    "\u1000-\u109f"  # Myanmar
+    "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"  # Hangul
+    "\u1780-\u17ff"  # Khmer
+    "\u3005-\u3007\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f"  # 々〆〇, Hiragana, Katakana
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"  # CJK ideographs
+)
+
+
+def words_form(text: str) -> str:
+    """`fold`ed text in which each letter of an unspaced script stands apart, for whole-word matching.
+
+    So "東京" (in words form "東 京") is found in "今日は東京に行く" and "python" in "我爱python编程",
+    where no space or punctuation marks where a word ends; spaces in such a script then do not count.
+    """
+    folded = fold(text)
+    return folded if folded.isascii() else " ".join(_unspaced_letter().split(folded))
+
+
+@cache
+def _unspaced_letter() -> re.Pattern[str]:
+    """Compiled on first use, off the start-up path: re takes milliseconds, visiting every code point of the ranges."""
+    return re.compile(f"([{_UNSPACED}])")
 
 
 @dataclass(frozen=True)
@@ -116,8 +145,9 @@ class Candidate:
         return tuple(unicodedata.normalize("NFC", part) for part in parts if part)
 
     @cached_property
-    def folded_texts(self) -> tuple[str, ...]:
-        return tuple(fold(part) for part in self.texts)
+    def word_texts(self) -> tuple[str, ...]:
+        """`texts` in `words_form`, where words are looked for."""
+        return tuple(words_form(part) for part in self.texts)
 
     @cached_property
     def is_reply(self) -> bool:

@@ -25,7 +25,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from skybots.bots import Filters, HashtagSource
-from skybots.reposter.candidates import Candidate, fold
+from skybots.reposter.candidates import Candidate, fold, words_form
 
 
 class Rejection(StrEnum):
@@ -55,19 +55,7 @@ class Rejection(StrEnum):
 
 Check = Callable[[Candidate], Rejection | None]
 
-# Scripts that do not set words off with spaces (Chinese, Japanese, Thai, Lao, Khmer, Myanmar), and
-# Korean, whose words carry attached particles: a boundary there would keep "東京" from matching in
-# "今日は東京に行く", so their letters neither need nor break a word boundary.
-_UNSPACED = (
-    "\u0e00-\u0eff"  # Thai, Lao
-    "\u1000-\u109f"  # Myanmar
-    "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"  # Hangul
-    "\u1780-\u17ff"  # Khmer
-    "\u3005-\u3007\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f"  # 々〆〇, Hiragana, Katakana
-    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"  # CJK ideographs
-)
-_SPACED_WORD_CHAR = rf"[^\W{_UNSPACED}]"
-_NEEDS_BOUNDARY = re.compile(_SPACED_WORD_CHAR)
+_WORD_CHAR = re.compile(r"\w")
 
 
 class PostFilter:
@@ -90,10 +78,9 @@ class PostFilter:
     - hashtags: the post's folded hashtags (see `Candidate.hashtags`) against the folded filter tags.
     - words: whole words or phrases, under Unicode case folding, in the text, alt texts and quoted
       text: "go" does not match "good", "kubernetes operator" matches across any whitespace,
-      "grüße" matches "GRÜSSE". A boundary is required only at an end that is a letter or digit
-      of a script that spaces its words, and only against such letters and digits: "c++" and "🚀"
-      match next to letters, "python" in "我爱python", "東京" in "今日は東京に行く". Accents
-      count: "cafe" is not "café". Blank words are ignored.
+      "grüße" matches "GRÜSSE", "東京" matches in "今日は東京に行く" (see `words_form`). A
+      boundary is required only at an end that is a word character, so "c++" and "🚀" match
+      next to letters. Accents count: "cafe" is not "café". Blank words are ignored.
     - patterns: Python regexes with IGNORECASE, searched in the same texts, each on its own.
     - min_likes: fewer likes than minLikes.
     """
@@ -213,10 +200,10 @@ class PostFilter:
         return Rejection.MISSING_HASHTAG if self._include_hashtags.isdisjoint(candidate.hashtags) else None
 
     def _excluded_word(self, candidate: Candidate) -> Rejection | None:
-        return Rejection.EXCLUDED_WORD if _search(self._exclude_words, candidate.folded_texts) else None
+        return Rejection.EXCLUDED_WORD if _search(self._exclude_words, candidate.word_texts) else None
 
     def _missing_word(self, candidate: Candidate) -> Rejection | None:
-        return None if _search(self._include_words, candidate.folded_texts) else Rejection.MISSING_WORD
+        return None if _search(self._include_words, candidate.word_texts) else Rejection.MISSING_WORD
 
     def _excluded_pattern(self, candidate: Candidate) -> Rejection | None:
         if any(_search(pattern, candidate.texts) for pattern in self._exclude_patterns):
@@ -240,15 +227,15 @@ def _is_listed(candidate: Candidate, actors: frozenset[str]) -> bool:
 
 def _words_matcher(words: Iterable[str]) -> re.Pattern[str] | None:
     """One regex matching any of the words in folded text (see `PostFilter`), or None when there are none."""
-    alternatives = {_word_regex(parts) for word in words if (parts := fold(word).split())}
+    alternatives = {_word_regex(parts) for word in words if (parts := words_form(word).split())}
     return re.compile("|".join(sorted(alternatives))) if alternatives else None
 
 
 def _word_regex(parts: list[str]) -> str:
     """A word or phrase, any whitespace between its parts, bounded at each end that needs it."""
     body = r"\s+".join(re.escape(part) for part in parts)
-    start = f"(?<!{_SPACED_WORD_CHAR})" if _NEEDS_BOUNDARY.match(parts[0][0]) else ""
-    end = f"(?!{_SPACED_WORD_CHAR})" if _NEEDS_BOUNDARY.match(parts[-1][-1]) else ""
+    start = r"(?<!\w)" if _WORD_CHAR.match(parts[0][0]) else ""
+    end = r"(?!\w)" if _WORD_CHAR.match(parts[-1][-1]) else ""
     return f"{start}{body}{end}"
 
 
