@@ -346,6 +346,16 @@ def test_created_at_when_created_at_is_missing_or_not_a_string():
         assert candidate(post).created_at == NOW - timedelta(minutes=1)
 
 
+def test_an_indexed_at_without_time_zone_reads_as_utc():
+    post = make_post(created=NOW - timedelta(days=2))
+    naive = post.model_copy(update={"indexed_at": datetime(2026, 1, 15, 11, 0)})
+    assert candidate(naive).created_at == NOW - timedelta(days=2)
+    assert check(make_post(created="bad").model_copy(update={"indexed_at": datetime(2026, 1, 15, 1)})) is None
+    assert check(make_post(created="bad").model_copy(update={"indexed_at": datetime(2026, 1, 14, 11)})) == (
+        Rejection.TOO_OLD
+    )
+
+
 def test_labels_of_post_author_and_self_labels_minus_retracted():
     author = profile(labels=[label("spam", ALICE), label("spam", ALICE, neg=True), label("bot", ALICE)])
     post = make_post(

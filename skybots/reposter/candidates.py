@@ -29,7 +29,7 @@ _TAG_FEATURE = "app.bsky.richtext.facet#tag"
 
 
 def fold(text: str) -> str:
-    """Text for caseless comparison: "GRÜSSE" and "Grüße" fold alike, as do composed and decomposed "café".
+    """Text for caseless comparison: "GRÜSSE" and "Grüße" fold alike, so do both spellings of "café".
 
     Full case folding (not lower()) handles ß and friends; NFD first makes it canonical
     caseless matching, NFC last keeps an accented letter one character for regex \\w.
@@ -53,7 +53,7 @@ def words_form(text: str) -> str:
     """`fold`ed text in which each letter of an unspaced script stands apart, for whole-word matching.
 
     So "東京" (in words form "東 京") is found in "今日は東京に行く" and "python" in "我爱python编程",
-    where no space or punctuation marks where a word ends; spaces in such a script then do not count.
+    where no space or punctuation marks where a word ends; spaces in such scripts then do not count.
     """
     folded = fold(text)
     return folded if folded.isascii() else " ".join(_unspaced_letter().split(folded))
@@ -61,7 +61,7 @@ def words_form(text: str) -> str:
 
 @cache
 def _unspaced_letter() -> re.Pattern[str]:
-    """Compiled on first use, off the start-up path: re takes milliseconds, visiting every code point of the ranges."""
+    """Compiled on first use, off the start-up path: re takes milliseconds over the ranges' code points."""
     return re.compile(f"([{_UNSPACED}])")
 
 
@@ -104,7 +104,7 @@ class Candidate:
 
     @property
     def reposted_by(self) -> str | None:
-        """Who reposted it, when it reached the bot only through reposts; None when a source found it directly."""
+        """Who reposted it, if the bot found it only through reposts; None when a source found it directly."""
         if self.found and all(found.reposted_by for found in self.found):
             return self.found[0].reposted_by
         return None
@@ -129,7 +129,7 @@ class Candidate:
 
     @cached_property
     def quoted_text(self) -> str:
-        """The text of the post it quotes, when the view shows one (not when deleted, blocked or detached)."""
+        """The text of the post it quotes, when the view shows it (not when deleted, blocked or detached)."""
         quoted = _quoted(self.post.embed)
         if _string(_get(quoted, "$type")) != _VIEW_RECORD:
             return ""
@@ -137,9 +137,9 @@ class Candidate:
 
     @cached_property
     def texts(self) -> tuple[str, ...]:
-        """Everything words and patterns are searched in (NFC): text, alt texts, quoted text; empty ones left out.
+        """What words and patterns are searched in (NFC): text, alt texts, quoted text; empty ones left out.
 
-        Kept apart so that a phrase or pattern cannot match across the end of one and the start of another.
+        Kept apart so that a phrase or pattern cannot match across the end of one and the next.
         """
         parts = (self.text, *self.alt_texts, self.quoted_text)
         return tuple(unicodedata.normalize("NFC", part) for part in parts if part)
@@ -155,7 +155,7 @@ class Candidate:
 
     @cached_property
     def is_quote(self) -> bool:
-        """Whether it embeds another post, per its record or its view; embedding a feed, list or starter pack is no quote."""
+        """Whether it embeds a post, per its record or its view (a feed, list or starter pack is no quote)."""
         return any(
             _collection(_get(_quoted(embed), "uri")) == _POST
             for embed in (self.post.record.get("embed"), self.post.embed)
@@ -163,7 +163,7 @@ class Candidate:
 
     @cached_property
     def hashtags(self) -> frozenset[str]:
-        """Folded tags from tag facets and the record's outline `tags`, without '#'; not '#words' in plain text."""
+        """Folded tags of its tag facets and outline `tags`, without '#'; not #words in plain text."""
         record = self.post.record
         tags = [
             feature.get("tag")
@@ -197,7 +197,7 @@ class Candidate:
 
     @cached_property
     def labels(self) -> frozenset[str]:
-        """Label values on the post, its author and the record's self-labels, less those a `neg` label retracted."""
+        """Label values on the post, its author and its record's self-labels, less retracted (`neg`) ones."""
         post = self.post
         values = _label_values([*post.labels, *post.author.labels])
         self_labels = _get(post.record.get("labels"), "values")
@@ -206,7 +206,7 @@ class Candidate:
 
 
 def merge(candidates: Iterable[Candidate]) -> list[Candidate]:
-    """One candidate per URI, in first-seen order, keeping the first post view and every distinct way it was found."""
+    """One candidate per URI in first-seen order: the first post view, every distinct way it was found."""
     merged: dict[str, Candidate] = {}
     for candidate in candidates:
         first = merged.get(candidate.uri)
@@ -255,7 +255,7 @@ def _media_alts(embed: Any) -> list[str]:
 
 
 def _quoted(embed: Any) -> Any:
-    """The embedded record: a strongRef in a record's embed, a view (#viewRecord, #viewNotFound, ...) in a post view's."""
+    """The embedded record: a strongRef in a record's embed, a #viewRecord, #viewNotFound... in a view's."""
     kind = _kind(embed)
     if kind == _RECORD:
         return _get(embed, "record")
