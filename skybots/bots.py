@@ -11,6 +11,8 @@ fixture through both and fails when they disagree.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
@@ -83,13 +85,18 @@ DEFAULT_EXCLUDED_LABELS = [
 
 
 class WireModel(BaseModel):
-    """camelCase on the wire, unknown fields refused, every field described."""
+    """camelCase on the wire, unknown fields refused, every field described.
+
+    Fields are described by the docstring under them. pydantic could read those when each class
+    is made (use_attribute_docstrings), but that parses source at every start of every process;
+    the reposter starts every few minutes for every bot. So they are read only when a schema is
+    made (the CRD, the OpenAPI document), by `__get_pydantic_json_schema__`.
+    """
 
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
-        use_attribute_docstrings=True,
         validate_default=True,
     )
     # CEL rules for the CRD: (rule, message, fieldPath or None); the Python validators mirror them.
@@ -100,12 +107,39 @@ class WireModel(BaseModel):
         cls, schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         json_schema = handler.resolve_ref_schema(super().__get_pydantic_json_schema__(schema, handler))
+        properties = json_schema.get("properties", {})
+        for name, field in cls.model_fields.items():
+            described = properties.get(field.alias or name)
+            if described is not None and "description" not in described and name in field_docstrings(cls):
+                described["description"] = field_docstrings(cls)[name]
         if cls.cel_rules:
             json_schema["x-kubernetes-validations"] = [
                 {"rule": rule, "message": message} | ({"fieldPath": path} if path else {})
                 for rule, message, path in cls.cel_rules
             ]
         return json_schema
+
+
+@functools.cache
+def field_docstrings(cls: type) -> dict[str, str]:
+    """The docstrings under the annotated attributes of a class and of the classes it inherits from."""
+    import ast
+    import inspect
+    import textwrap
+
+    found: dict[str, str] = {}
+    for klass in reversed([k for k in cls.__mro__ if issubclass(k, BaseModel) and k is not BaseModel]):
+        body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body  # type: ignore[attr-defined]
+        for node, after in itertools.pairwise(body):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                found[node.target.id] = inspect.cleandoc(after.value.value)
+    return found
 
 
 def parse_cron(expression: str) -> str:
@@ -503,6 +537,21 @@ class BotSpec(WireModel):
                 raise _field_error("sources", "sources must not repeat")
             seen.append(source)
         return self
+
+
+class BotConfig(WireModel):
+    """The reposter's config file, rendered by the operator into the bot's ConfigMap."""
+
+    api_version: Literal["skybots.dev/v1alpha1"] = "skybots.dev/v1alpha1"
+    """Format of the file."""
+    kind: Literal["BotConfig"] = "BotConfig"
+    """Always BotConfig."""
+    namespace: str = Field(max_length=63)
+    """Namespace of the Bot."""
+    name: str = Field(max_length=MAX_BOT_NAME_LENGTH)
+    """Name of the Bot."""
+    spec: BotSpec
+    """The Bot's spec."""
 
 
 # --- status ----------------------------------------------------------------------------------
