@@ -1,0 +1,59 @@
+"""The hot cache the reposter keeps its state in: sessions, dedup records, watermarks, budgets.
+
+Generic key-value primitives, so that Redis (`skybots.stores.redis`) serves a cluster and an
+embedded implementation can serve `make demo`; what the keys mean is the reposter's business.
+Losing the cache loses nothing: every caller can rebuild from S3 or from Bluesky itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Protocol
+
+
+class Cache(Protocol):
+    async def get(self, key: str) -> str | None:
+        """A string value, or None."""
+        ...
+
+    async def set(self, key: str, value: str, ttl: float) -> None:
+        """Store a string value for `ttl` seconds."""
+        ...
+
+    async def set_new(self, key: str, value: str, ttl: float) -> bool:
+        """Store the value only if the key is absent (a reservation or a lock); whether it was stored."""
+        ...
+
+    async def delete(self, *keys: str) -> None: ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def incr(self, key: str, amount: int, ttl: float) -> int:
+        """Add to a counter that expires `ttl` seconds after it was created; the new total."""
+        ...
+
+    async def scores(self, key: str, members: Iterable[str]) -> list[float | None]:
+        """The scores of members of a scored set, None for those not in it; in the order asked."""
+        ...
+
+    async def add_scored(self, key: str, members: Mapping[str, float]) -> None: ...
+
+    async def count_scored(self, key: str, minimum: float) -> int:
+        """How many members score at least `minimum`."""
+        ...
+
+    async def prune_scored(self, key: str, below: float) -> None:
+        """Drop members scoring below `below`."""
+        ...
+
+    async def all_scored(self, key: str) -> dict[str, float]: ...
+
+    async def get_map(self, key: str) -> dict[str, str]: ...
+
+    async def set_map(self, key: str, values: Mapping[str, str]) -> None: ...
+
+    async def take_token(self, key: str, rate: float, capacity: float) -> float:
+        """A token bucket shared by every process: take one token, or say how many seconds until one."""
+        ...
+
+    async def close(self) -> None: ...
