@@ -1,0 +1,306 @@
+"""XRPC over httpx, and the calls the reposter makes, with typed results and typed errors.
+
+Every call has a timeout; 5xx answers, dropped connections and garbled bodies are retried a
+few times with jittered backoff; a 429 waits for `ratelimit-reset` when that fits before the
+run's deadline and otherwise ends the run with RateLimited. Every attempt passes a gate first
+(the shared per-egress request budget) and is counted: the run reports its API calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from skybots import __version__
+from skybots.bluesky.errors import AuthFailed, BlueskyError, InvalidRequest, RateLimited, UpstreamError
+from skybots.bluesky.models import FeedItem, Notification, Page, PostView, RecordRef, Session
+
+M = TypeVar("M", bound=BaseModel)
+Gate = Callable[[str], Awaitable[None]]
+REPOST = "app.bsky.feed.repost"
+SESSION_ERRORS = ("ExpiredToken", "InvalidToken")
+SYSTEM_CA_DIR = "/etc/ssl/certs"
+
+
+class SessionExpired(AuthFailed):
+    """The access token is expired or invalid: refresh the session and try again."""
+
+
+async def _open_gate(nsid: str) -> None:
+    return None
+
+
+class Xrpc:
+    """One service (a PDS), one connection pool; `calls` counts every HTTP attempt."""
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        gate: Gate = _open_gate,
+        deadline: float | None = None,
+        timeout: float = 10,
+        retries: int = 3,
+        backoff: float = 0.5,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=service.rstrip("/"),
+            verify=_tls(service),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5)),
+            headers={"User-Agent": f"skybots/{__version__}"},
+            transport=transport,
+            trust_env=False,
+        )
+        self._gate, self._retries, self._backoff = gate, retries, backoff
+        self.deadline = deadline  # time.monotonic() by which the run must be done
+        self.calls = 0
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def query(self, nsid: str, params: dict[str, Any], token: str | None = None) -> Any:
+        return await self._call("GET", nsid, params=params, token=token)
+
+    async def procedure(self, nsid: str, body: dict[str, Any] | None, token: str | None = None) -> Any:
+        return await self._call("POST", nsid, body=body, token=token)
+
+    async def _call(
+        self,
+        method: str,
+        nsid: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+        token: str | None = None,
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        for attempt in range(self._retries + 1):
+            await self._gate(nsid)
+            self.calls += 1
+            try:
+                response = await self._http.request(
+                    method, f"/xrpc/{nsid}", params=query, json=body, headers=headers
+                )
+            except httpx.HTTPError as error:
+                failure: BlueskyError = UpstreamError(
+                    nsid, f"no answer: {type(error).__name__} {error}".strip()
+                )
+            else:
+                if response.status_code == 429:
+                    await self._wait_for_reset(nsid, response)
+                    continue
+                outcome = _result(nsid, response)
+                if isinstance(outcome, UpstreamError):
+                    failure = outcome  # worth another try
+                elif isinstance(outcome, BlueskyError):
+                    raise outcome
+                else:
+                    return outcome
+            delay = self._backoff * 2**attempt * random.uniform(0.5, 1.5)
+            if attempt == self._retries or not self._fits(delay):
+                raise failure
+            await asyncio.sleep(delay)
+        raise RateLimited(nsid, "still rate limited after waiting for the reset")
+
+    def _fits(self, seconds: float) -> bool:
+        return self.deadline is None or time.monotonic() + seconds < self.deadline
+
+    async def _wait_for_reset(self, nsid: str, response: httpx.Response) -> None:
+        reset = response.headers.get("ratelimit-reset")
+        reset_at = datetime.fromtimestamp(int(reset), UTC) if reset and reset.isdigit() else None
+        wait = (reset_at.timestamp() - time.time()) if reset_at else None
+        policy = response.headers.get("ratelimit-policy", "")
+        if wait is None or not self._fits(max(wait, 0) + 1):
+            until = f" until {reset_at:%H:%M:%S} UTC" if reset_at else ""
+            raise RateLimited(nsid, f"Bluesky rate limit {policy or 'reached'}{until}", reset_at=reset_at)
+        await asyncio.sleep(max(wait, 0) + random.uniform(0, 0.5))
+
+
+def _tls(service: str) -> ssl.SSLContext | bool:
+    """Certificate checks for an https service, cheaply: every run pays for them.
+
+    The system's hashed CA directory (Debian's /etc/ssl/certs) lets OpenSSL read just the CA a
+    server needs (~1 ms); httpx's default parses certifi's whole bundle (~25 ms). Plain http
+    (loopback, in-cluster) has nothing to check.
+    """
+    if not service.startswith("https://"):
+        return False
+    if os.path.isdir(SYSTEM_CA_DIR):
+        return ssl.create_default_context(capath=SYSTEM_CA_DIR)
+    return True
+
+
+def _result(nsid: str, response: httpx.Response) -> Any:
+    """The decoded body of a success, or the error it means (UpstreamError ones are worth a retry)."""
+    try:
+        payload = response.json() if response.content else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        if response.is_success:
+            return UpstreamError(nsid, "the answer is not JSON", status=response.status_code)
+        payload = {}
+    if response.is_success:
+        return payload
+    error = payload.get("error") if isinstance(payload, dict) else None
+    message = (payload.get("message") if isinstance(payload, dict) else None) or response.reason_phrase
+    status = response.status_code
+    if status >= 500:
+        return UpstreamError(nsid, message, status=status, error=error)
+    if error in SESSION_ERRORS:
+        return SessionExpired(nsid, message, status=status, error=error)
+    if status in (401, 403) or error == "AuthenticationRequired":
+        return AuthFailed(nsid, message, status=status, error=error)
+    return InvalidRequest(nsid, message, status=status, error=error)
+
+
+def _parse(nsid: str, model: type[M], value: Any) -> M:
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        raise UpstreamError(
+            nsid, f"unexpected answer: {error.errors()[0]['loc']}: {error.errors()[0]['msg']}"
+        ) from None
+
+
+def _parse_all(nsid: str, model: type[M], values: Any) -> list[M]:
+    if not isinstance(values, list):
+        raise UpstreamError(nsid, f"unexpected answer: a list was expected, not {type(values).__name__}")
+    return [_parse(nsid, model, value) for value in values]
+
+
+class Bluesky:
+    """The calls the reposter makes, on one account's session.
+
+    Reads go to the account's PDS, which proxies app.bsky.* to the AppView, so `viewer.repost`
+    tells whether the account reposted a post. When the access token expires mid-run,
+    `refresh` (set by the session manager) renews it and the call is made once more.
+    """
+
+    def __init__(self, xrpc: Xrpc) -> None:
+        self.xrpc = xrpc
+        self.session: Session | None = None
+        self.refresh: Callable[[], Awaitable[Session]] | None = None
+
+    # --- sessions ------------------------------------------------------------------------
+
+    async def create_session(self, identifier: str, password: str) -> Session:
+        nsid = "com.atproto.server.createSession"
+        answer = await self.xrpc.procedure(nsid, {"identifier": identifier, "password": password})
+        return _parse(nsid, Session, answer)
+
+    async def refresh_session(self, refresh_jwt: str) -> Session:
+        nsid = "com.atproto.server.refreshSession"
+        return _parse(nsid, Session, await self.xrpc.procedure(nsid, None, token=refresh_jwt))
+
+    async def get_session(self) -> dict[str, Any]:
+        answer: dict[str, Any] = await self._authed("GET", "com.atproto.server.getSession", {})
+        return answer
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def search_posts(
+        self,
+        q: str,
+        *,
+        tag: Sequence[str] = (),
+        sort: str = "latest",
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[PostView]:
+        params = {"q": q, "sort": sort, "limit": limit, "cursor": cursor, "tag": list(tag) or None}
+        answer = await self._authed("GET", "app.bsky.feed.searchPosts", params)
+        posts = _parse_all("app.bsky.feed.searchPosts", PostView, answer.get("posts", []))
+        return Page[PostView](items=posts, cursor=answer.get("cursor"))
+
+    async def get_author_feed(
+        self, actor: str, *, filter: str = "posts_no_replies", limit: int = 100, cursor: str | None = None
+    ) -> Page[FeedItem]:
+        params = {"actor": actor, "filter": filter, "limit": limit, "cursor": cursor}
+        return await self._feed("app.bsky.feed.getAuthorFeed", params)
+
+    async def get_list_feed(
+        self, list_uri: str, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[FeedItem]:
+        return await self._feed(
+            "app.bsky.feed.getListFeed", {"list": list_uri, "limit": limit, "cursor": cursor}
+        )
+
+    async def get_feed(self, feed_uri: str, *, limit: int = 100, cursor: str | None = None) -> Page[FeedItem]:
+        return await self._feed("app.bsky.feed.getFeed", {"feed": feed_uri, "limit": limit, "cursor": cursor})
+
+    async def list_notifications(
+        self, *, reasons: Sequence[str] = ("mention",), limit: int = 100, cursor: str | None = None
+    ) -> Page[Notification]:
+        nsid = "app.bsky.notification.listNotifications"
+        answer = await self._authed("GET", nsid, {"reasons": list(reasons), "limit": limit, "cursor": cursor})
+        items = _parse_all(nsid, Notification, answer.get("notifications", []))
+        return Page[Notification](items=items, cursor=answer.get("cursor"))
+
+    async def get_posts(self, uris: Sequence[str]) -> list[PostView]:
+        """Up to 25 posts at once (the lexicon's limit); missing or blocked posts are left out."""
+        nsid = "app.bsky.feed.getPosts"
+        return _parse_all(
+            nsid, PostView, (await self._authed("GET", nsid, {"uris": list(uris)})).get("posts", [])
+        )
+
+    # --- writes ----------------------------------------------------------------------------
+
+    async def repost(self, post: PostView, *, now: datetime | None = None) -> RecordRef:
+        """An app.bsky.feed.repost record of the post; the record key is a TID the PDS picks."""
+        nsid = "com.atproto.repo.createRecord"
+        record = {
+            "$type": REPOST,
+            "subject": {"uri": post.uri, "cid": post.cid},
+            "createdAt": (now or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
+        }
+        answer = await self._authed(
+            "POST", nsid, {"repo": self._did(), "collection": REPOST, "record": record}
+        )
+        return _parse(nsid, RecordRef, answer)
+
+    async def delete_record(self, collection: str, rkey: str) -> None:
+        """Undo: delete one of the account's records (a repost's rkey is the last part of its URI)."""
+        await self._authed(
+            "POST",
+            "com.atproto.repo.deleteRecord",
+            {"repo": self._did(), "collection": collection, "rkey": rkey},
+        )
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _did(self) -> str:
+        if self.session is None:
+            raise AuthFailed("session", "not logged in")
+        return self.session.did
+
+    async def _feed(self, nsid: str, params: dict[str, Any]) -> Page[FeedItem]:
+        answer = await self._authed("GET", nsid, params)
+        return Page[FeedItem](
+            items=_parse_all(nsid, FeedItem, answer.get("feed", [])), cursor=answer.get("cursor")
+        )
+
+    async def _authed(self, method: str, nsid: str, payload: dict[str, Any]) -> Any:
+        for renewed in (False, True):
+            if self.session is None:
+                raise AuthFailed(nsid, "not logged in")
+            token = self.session.access_jwt
+            try:
+                if method == "GET":
+                    return await self.xrpc.query(nsid, payload, token=token)
+                return await self.xrpc.procedure(nsid, payload, token=token)
+            except SessionExpired:
+                if renewed or self.refresh is None:
+                    raise
+                self.session = await self.refresh()
+        raise AssertionError("unreachable")
