@@ -3,6 +3,9 @@ only for what it uses."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
 
@@ -18,6 +21,32 @@ def crd() -> None:
     from skybots.crd import crd_yaml
 
     click.echo(crd_yaml(), nl=False)
+
+
+@main.group()
+def reposter() -> None:
+    """The reposter: what each bot's CronJob runs."""
+
+
+@reposter.command("run")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The bot's config file (its ConfigMap's bot.json).",
+)
+@click.option("--dry-run", is_flag=True, help="Evaluate everything, repost nothing (also spec.dryRun).")
+def reposter_run(config_path: Path, dry_run: bool) -> None:
+    """One run of one bot. The app password comes from SKYBOTS_APP_PASSWORD.
+
+    Prints the run's report (JSON) and writes it to the termination message; exits 0 when the
+    run succeeded or stopped at a rate limit, 2 for an unusable config, 3 when Bluesky refused
+    the credentials, 4 when Bluesky failed, 1 otherwise.
+    """
+    from skybots.reposter.main import run
+
+    sys.exit(run(config_path, dry_run=dry_run))
 
 
 @main.command()

@@ -27,6 +27,17 @@ EXIT_CODES: dict[str, int] = {
 }
 
 
+class RejectedPost(WireModel):
+    """A candidate a dry run turned down, and why."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    uri: str
+    """at:// URI of the post."""
+    reason: str
+    """The filter that rejected it."""
+
+
 class RunReport(WireModel):
     """The summary of one run, as JSON."""
 
@@ -58,6 +69,8 @@ class RunReport(WireModel):
     """Logins with the app password (0 when a stored session was reused)."""
     would_repost: list[str] = Field(default_factory=list)
     """In a dry run: the at:// URIs that would have been reposted (may be cut short to fit)."""
+    rejected_posts: list[RejectedPost] = Field(default_factory=list)
+    """In a dry run: every candidate the filters turned down, and why (may be cut short to fit)."""
 
     @property
     def duration_seconds(self) -> float:
@@ -68,23 +81,15 @@ class RunReport(WireModel):
         return sum(self.rejected.values())
 
     def termination_message(self) -> str:
-        """Compact JSON that fits Kubernetes' termination message; dry-run URIs are cut first."""
+        """Compact JSON that fits Kubernetes' termination message: the dry-run lists are cut first.
+
+        stdout has the whole report; the operator needs the counts.
+        """
         report = self
-        while True:
-            text = report.model_dump_json(by_alias=True, exclude_defaults=False)
-            if len(text.encode()) <= TERMINATION_MESSAGE_LIMIT or not report.would_repost:
-                return text
-            report = report.model_copy(
-                update={"would_repost": report.would_repost[: len(report.would_repost) // 2]}
-            )
-
-
-class RunRecord(RunReport):
-    """A collected run in the history the API charts; one per Job, keyed by it."""
-
-    namespace: str
-    """Namespace of the Bot."""
-    bot: str
-    """Name of the Bot."""
-    job: str
-    """Name of the Job that ran (the record's identity)."""
+        for listing in ("rejected_posts", "would_repost"):
+            while len(text := report.model_dump_json(by_alias=True).encode()) > TERMINATION_MESSAGE_LIMIT:
+                items = getattr(report, listing)
+                if not items:
+                    break
+                report = report.model_copy(update={listing: items[: len(items) // 2]})
+        return text.decode()

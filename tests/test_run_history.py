@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from skybots.runs import RunRecord
-from skybots.stores.runs import DynamoRunHistory
+from skybots.stores.runs import DynamoRunHistory, RunRecord
 from tests.support.aws import REGION
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -18,8 +18,9 @@ from skybots.bots import FAILED_OUTCOMES, GROUP, BotStatus, LastRun, RunOutcome
 from skybots.operator import rendering
 from skybots.operator.reconcile import Operator, event_target
 from skybots.operator.status import HEALTHY, derive_ready, now, set_condition, update_status
-from skybots.runs import EXIT_CODES, RunRecord, RunReport
+from skybots.runs import EXIT_CODES, RunReport
 from skybots.stores.kubernetes import JOB, POD
+from skybots.stores.runs import RunRecord
 
 COLLECTED = f"{GROUP}/collected"
 OUTCOME_OF_EXIT_CODE = {code: outcome for outcome, code in EXIT_CODES.items() if outcome != "rateLimited"}

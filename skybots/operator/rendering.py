@@ -7,7 +7,6 @@ the form the API server stores it (no defaults it would rewrite).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from skybots import bots
@@ -58,15 +57,9 @@ def _metadata(bot: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def bot_config(bot: dict[str, Any], spec: bots.BotSpec) -> dict[str, Any]:
-    """The reposter's config file: the bot's identity and its spec, exactly as the model dumps it."""
-    return {
-        "apiVersion": bots.API_VERSION,
-        "kind": "BotConfig",
-        "namespace": bot["metadata"]["namespace"],
-        "name": bot["metadata"]["name"],
-        "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True),
-    }
+def bot_config(bot: dict[str, Any], spec: bots.BotSpec) -> bots.BotConfig:
+    """The reposter's config file: the bot's identity and its spec."""
+    return bots.BotConfig(namespace=bot["metadata"]["namespace"], name=bot["metadata"]["name"], spec=spec)
 
 
 def render_config_map(bot: dict[str, Any], spec: bots.BotSpec) -> dict[str, Any]:
@@ -75,7 +68,10 @@ def render_config_map(bot: dict[str, Any], spec: bots.BotSpec) -> dict[str, Any]
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(bot),
-        "data": {CONFIG_KEY: json.dumps(bot_config(bot, spec), indent=2, sort_keys=True) + "\n"},
+        "data": {
+            CONFIG_KEY: bot_config(bot, spec).model_dump_json(by_alias=True, exclude_none=True, indent=2)
+            + "\n"
+        },
     }
 
 

@@ -13,7 +13,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from skybots.runs import RunRecord
+from skybots.runs import RunReport
+
+
+class RunRecord(RunReport):
+    """A collected run in the history the API charts; one per Job, keyed by it."""
+
+    namespace: str
+    """Namespace of the Bot."""
+    bot: str
+    """Name of the Bot."""
+    job: str
+    """Name of the Job that ran (the record's identity)."""
 
 
 class RunHistory(Protocol):

@@ -207,14 +207,27 @@ class AtprotoNetwork:
         images: Sequence[str] = (),
         labels: Sequence[str] = (),
         created_at: datetime | None = None,
+        mentions: Sequence[Account] = (),
     ) -> Record:
         """An app.bsky.feed.post as the Bluesky app writes it.
 
-        tags: hashtags as facets (appended to the text when it lacks them); outline_tags: the
+        mentions: accounts mentioned as `@handle` in the text (added when missing), as mention
+        facets, which is what notifies them; tags: hashtags as facets (appended to the text when it lacks them); outline_tags: the
         record's own `tags` field (not shown in the text); images: one image per alt text;
         labels: self-labels such as "porn" or "!no-unauthenticated".
         """
         text, facets = tag_facets(text, tags)
+        for account_mentioned in mentions:
+            handle = f"@{account_mentioned.handle}"
+            if handle not in text:
+                text = f"{text} {handle}"
+            start = len(text[: text.index(handle)].encode())
+            facets.append(
+                {
+                    "index": {"byteStart": start, "byteEnd": start + len(handle.encode())},
+                    "features": [{"$type": "app.bsky.richtext.facet#mention", "did": account_mentioned.did}],
+                }
+            )
         record: dict[str, Any] = {"text": text, "createdAt": timestamp(created_at) if created_at else now()}
         if facets:
             record["facets"] = facets

@@ -1,0 +1,66 @@
+"""`skybots reposter run`: one run of one bot, as its CronJob starts it.
+
+The report goes to stdout (for people and logs) and to the termination message (for the
+operator). The exit code says how the run went (skybots.runs.EXIT_CODES). A config that cannot
+be used is one line on stderr naming the field, and Bluesky is never called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from skybots.runs import EXIT_CODES, RunReport
+
+if TYPE_CHECKING:
+    from skybots.bots import BotConfig
+    from skybots.reposter.config import ReposterSettings
+
+
+def run(config_path: Path, *, dry_run: bool = False) -> int:
+    """Run the bot of `config_path` once; the process's exit code."""
+    from skybots.reposter.config import ConfigError, ReposterSettings, load_config
+
+    started = datetime.now(UTC)
+    try:
+        config = load_config(config_path)
+        settings = ReposterSettings.from_environ()
+    except ConfigError as error:
+        print(f"skybots reposter: {error}", file=sys.stderr)
+        failed = RunReport(
+            outcome="invalidConfig",
+            message=str(error)[:1024],
+            started_at=started,
+            finished_at=datetime.now(UTC),
+        )
+        return _finish(failed, "/dev/termination-log")
+    report = asyncio.run(_run(config, settings, dry_run))
+    return _finish(report, settings.termination_log)
+
+
+async def _run(config: BotConfig, settings: ReposterSettings, dry_run: bool) -> RunReport:
+    from skybots.reposter.run import run_bot
+    from skybots.stores.objects import S3Objects
+    from skybots.stores.redis import RedisCache
+
+    cache = RedisCache(settings.redis_url)
+    objects = (
+        S3Objects(settings.s3_bucket, region=settings.aws_region, endpoint_url=settings.s3_endpoint_url)
+        if settings.s3_bucket
+        else None
+    )
+    try:
+        return await run_bot(config, settings, cache=cache, objects=objects, dry_run=dry_run)
+    finally:
+        await cache.close()
+
+
+def _finish(report: RunReport, termination_log: str) -> int:
+    print(report.model_dump_json(by_alias=True, indent=2))
+    with contextlib.suppress(OSError):  # not in a pod: stdout is the report
+        Path(termination_log).write_text(report.termination_message())
+    return EXIT_CODES[report.outcome]

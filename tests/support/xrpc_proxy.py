@@ -1,0 +1,111 @@
+"""A recording, fault-injecting proxy in front of the reference PDS: the edge of the reposter's process.
+
+Every request is forwarded to the real PDS and recorded (method and NSID), so tests count
+exactly what a run asked of Bluesky. A test can answer the next requests to a method itself
+(429 with rate-limit headers, a 502, a garbled body) or act after one was forwarded (kill the
+reposter between its repost and its bookkeeping).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import aiohttp
+import aiohttp.web
+import httpx
+
+from tests.support.aws import free_port
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
+
+
+@dataclass
+class Fault:
+    """An answer the proxy gives instead of the PDS's, `times` times."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int = 1
+
+
+@dataclass
+class XrpcProxy:
+    target: str
+    url: str = ""
+    calls: list[tuple[str, str]] = field(default_factory=list)  # (method, nsid), in order
+    faults: dict[str, list[Fault]] = field(default_factory=dict)
+    after: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    barriers: dict[str, asyncio.Barrier] = field(default_factory=dict)
+    # The subject of every repost the PDS accepted. The reference PDS keeps one repost record per
+    # subject (a second write replaces the first), so the repo cannot show a double: this can.
+    reposts: list[str] = field(default_factory=list)
+
+    def fail(
+        self,
+        nsid: str,
+        status: int,
+        *,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
+        self.faults.setdefault(nsid, []).append(Fault(status, body, headers or {}, times))
+
+    def then(self, nsid: str, action: Callable[[], Awaitable[None]]) -> None:
+        """Run `action` after forwarding the next request to `nsid`, before answering it."""
+        self.after[nsid] = action
+
+    def together(self, nsid: str, parties: int) -> None:
+        """Hold requests to `nsid` until `parties` of them have come, then let them all through at once."""
+        self.barriers[nsid] = asyncio.Barrier(parties)
+
+    def count(self, nsid: str) -> int:
+        return sum(1 for _, called in self.calls if called == nsid)
+
+    async def _handle(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
+        nsid = request.path.removeprefix("/xrpc/")
+        self.calls.append((request.method, nsid))
+        queued = self.faults.get(nsid)
+        if queued:
+            fault = queued[0]
+            fault.times -= 1
+            if fault.times <= 0:
+                queued.pop(0)
+            return aiohttp.web.Response(status=fault.status, body=fault.body, headers=fault.headers)
+        if barrier := self.barriers.get(nsid):
+            await asyncio.wait_for(barrier.wait(), 30)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        async with httpx.AsyncClient(base_url=self.target, trust_env=False, timeout=30) as client:
+            answer = await client.request(
+                request.method, request.path_qs, content=await request.read(), headers=headers
+            )
+        body = await request.read()
+        if nsid == "com.atproto.repo.createRecord" and answer.is_success:
+            record = json.loads(body).get("record", {})
+            if record.get("$type") == "app.bsky.feed.repost":
+                self.reposts.append(record["subject"]["uri"])
+        if action := self.after.pop(nsid, None):
+            await action()
+        kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
+        return aiohttp.web.Response(status=answer.status_code, body=answer.content, headers=kept)
+
+
+@asynccontextmanager
+async def xrpc_proxy(target: str) -> AsyncIterator[XrpcProxy]:
+    proxy = XrpcProxy(target)
+    app = aiohttp.web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy._handle)
+    runner = aiohttp.web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await aiohttp.web.TCPSite(runner, "127.0.0.1", port).start()
+    proxy.url = f"http://127.0.0.1:{port}"
+    try:
+        yield proxy
+    finally:
+        await runner.cleanup()

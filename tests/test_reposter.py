@@ -1,0 +1,444 @@
+"""The reposter against Bluesky's reference network (PDS + AppView), Redis and S3 (moto).
+
+Each test runs `skybots reposter run` as a process, as the CronJob does, through a proxy that
+records what it asked of the PDS. Assertions are what the AppView shows (viewer.repost,
+repostCount), what the bot's repo holds (a double repost would be a second record), and the
+run's report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.support.atproto import Account, AtprotoNetwork
+from tests.support.aws import REGION
+from tests.support.reposter import Bot, reposted_by
+from tests.support.xrpc_proxy import XrpcProxy, xrpc_proxy
+
+SEARCH = "app.bsky.feed.searchPosts"
+CREATE_RECORD = "com.atproto.repo.createRecord"
+CREATE_SESSION = "com.atproto.server.createSession"
+
+
+@pytest.fixture
+async def proxy(atproto_network: AtprotoNetwork) -> AsyncIterator[XrpcProxy]:
+    async with xrpc_proxy(atproto_network.pds_url) as running:
+        yield running
+
+
+@pytest.fixture
+def bot(atproto_network: AtprotoNetwork, proxy: XrpcProxy, redis_url: str, aws: str, tmp_path: Path) -> Bot:
+    account = atproto_network.create_account("bot")
+    boto3.client("s3", region_name=REGION, endpoint_url=aws).create_bucket(
+        Bucket="dedup", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    bot = Bot(account, atproto_network.create_app_password(account), tmp_path, proxy.url)
+    bot.env = {
+        "SKYBOTS_APP_PASSWORD": bot.app_password,
+        "SKYBOTS_REDIS_URL": redis_url,
+        "SKYBOTS_S3_BUCKET": "dedup",
+        "SKYBOTS_S3_ENDPOINT_URL": aws,
+        "AWS_REGION": REGION,
+    }
+    return bot
+
+
+def word() -> str:
+    """A word no other test posts: the session shares one network, and dev-env search is a substring match."""
+    return "w" + uuid.uuid4().hex[:10]
+
+
+def tagged_posts(network: AtprotoNetwork, author: Account, tag: str, count: int) -> list[str]:
+    uris = [network.post(author, f"news number {n}", tags=[tag], langs=["en"]).uri for n in range(count)]
+    network.process_all()
+    return uris
+
+
+# --- reposting, once ---------------------------------------------------------------------------
+
+
+async def test_a_hashtag_bot_reposts_what_carries_the_tag_once(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    net, tag = atproto_network, word()
+    author = net.create_account("author")
+    uris = tagged_posts(net, author, tag, 3)
+    untagged = net.post(
+        author, f"the text says #{tag} but it is no hashtag facet"
+    ).uri  # dev-env search finds it
+    lookalike = net.post(author, "a longer tag", tags=[tag + "ish"]).uri
+    net.process_all()
+
+    config = bot.config(sources=[{"type": "hashtag", "tag": tag}])
+    first = await bot.run(config)
+    assert first.exit_code == 0, first.stderr
+    report = first.report
+    assert report["outcome"] == "succeeded"
+    assert report["reposted"] == 3
+    assert (
+        report["rejected"].get("not_tagged", 0) >= 1
+    )  # the plain-text one; the lookalike too, if search found it
+    assert report["logins"] == 1
+    assert first.termination == report  # the operator reads the same report
+
+    seen = reposted_by(net, bot.account, [*uris, untagged, lookalike])
+    assert all(seen[uri] for uri in uris)
+    assert not seen[untagged]
+    assert not seen[lookalike]
+    posts = net.query("app.bsky.feed.getPosts", None, uris=uris)["posts"]
+    assert [p["repostCount"] for p in posts] == [1, 1, 1]
+
+    proxy.calls.clear()
+    second = await bot.run(config)
+    assert second.report["reposted"] == 0
+    assert second.report["duplicates"] == 3
+    assert second.report["logins"] == 0  # the stored session, no login
+    assert proxy.count(CREATE_SESSION) == 0
+    assert proxy.count(CREATE_RECORD) == 0
+    assert second.report["apiCalls"] == len(proxy.calls) == 1  # one page of search, nothing else
+    assert sorted(proxy.reposts) == sorted(uris)
+
+
+async def test_a_run_imports_no_cloud_or_cluster_library_it_does_not_need(
+    atproto_network: AtprotoNetwork, bot: Bot
+) -> None:
+    config = bot.config(sources=[{"type": "search", "query": word()}])
+    await bot.run(config)  # a cold cache: the S3 snapshot is read, so boto3 is imported
+    bot.env["PYTHONPROFILEIMPORTTIME"] = "1"
+    warm = await bot.run(config)  # nothing new, nothing written: no S3
+    imported = {
+        line.split("|")[-1].strip() for line in warm.stderr.splitlines() if line.startswith("import time:")
+    }
+    assert "redis" in imported  # the measurement works
+    assert not imported & {"boto3", "botocore", "kubernetes_asyncio", "kopf", "fastapi", "pydantic_settings"}
+
+
+async def test_requests_are_pages_read_plus_reposts(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    net, tag = atproto_network, word()
+    author = net.create_account("author")
+    config = bot.config(sources=[{"type": "hashtag", "tag": tag}])
+    await bot.run(config)  # logs in, nothing to do yet
+    tagged_posts(net, author, tag, 2)
+    proxy.calls.clear()
+    outcome = await bot.run(config)
+    assert outcome.report["reposted"] == 2
+    assert [nsid for _, nsid in proxy.calls] == [SEARCH, CREATE_RECORD, CREATE_RECORD]
+
+
+@pytest.mark.parametrize("kind", ["search", "mentions", "author", "list", "feed"])
+async def test_every_source_kind(atproto_network: AtprotoNetwork, bot: Bot, kind: str) -> None:
+    net, marker = atproto_network, word()
+    author = net.create_account("author")
+    if kind == "mentions":
+        uri = net.post(author, f"hey @{bot.account.handle} {marker}", mentions=[bot.account]).uri
+    else:
+        uri = net.post(author, f"something about {marker}").uri
+    other = net.post(net.create_account("other"), f"unrelated {word()}").uri
+    source: dict[str, Any] = {
+        "search": {"type": "search", "query": marker},
+        "mentions": {"type": "mentions"},
+        "author": {"type": "author", "actor": author.did},
+        "list": {"type": "list", "list": net.create_list(bot.account, "watched", [author]).uri},
+        "feed": {"type": "feed", "feed": net.create_feed(bot.account, "picked", [uri]).uri},
+    }[kind]
+    net.process_all()
+
+    outcome = await bot.run(sources=[source])
+    assert outcome.report["outcome"] == "succeeded", outcome.stderr
+    seen = reposted_by(net, bot.account, [uri, other])
+    assert seen[uri]
+    assert not seen[other]
+
+
+# --- filters and limits ---------------------------------------------------------------------------
+
+
+async def test_filters_reject_what_they_should_and_count_why(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    net, tag = atproto_network, word()
+    author, blocker = net.create_account("author"), net.create_account("blocker")
+    keep = net.post(author, "kubernetes operators explained", tags=[tag], langs=["en"])
+    rejected = {
+        "language": net.post(author, "Kubernetes auf Deutsch", tags=[tag], langs=["de"]),
+        "excluded_word": net.post(author, "we are hiring kubernetes people", tags=[tag], langs=["en"]),
+        "reply": net.post(author, "a reply about kubernetes", tags=[tag], langs=["en"], reply_to=keep),
+        "label": net.post(author, "kubernetes but spicy", tags=[tag], langs=["en"], labels=["porn"]),
+        "self": net.post(bot.account, "my own kubernetes post", tags=[tag], langs=["en"]),
+    }
+    # Never candidates: the AppView hides the posts of authors who block the bot, and a post made
+    # before the bot's maxAge is below the horizon its sources read to.
+    net.post(blocker, "kubernetes from someone who blocks the bot", tags=[tag], langs=["en"])
+    net.post(author, "old news", tags=[tag], langs=["en"], created_at=datetime.now(UTC) - timedelta(days=3))
+    net.block(blocker, bot.account.did)
+    net.process_all()
+
+    outcome = await bot.run(
+        sources=[{"type": "hashtag", "tag": tag}],
+        filters={"languages": ["en"], "excludeWords": ["hiring"], "maxAge": "24h"},
+    )
+    report = outcome.report
+    assert report["reposted"] == 1
+    assert report["rejected"] == dict.fromkeys(rejected, 1)
+    assert report["candidates"] == 1 + len(rejected)
+    seen = reposted_by(net, bot.account, [keep.uri, *(r.uri for r in rejected.values())])
+    assert seen.pop(keep.uri)
+    assert not any(seen.values())
+    assert proxy.reposts == [keep.uri]
+
+
+async def test_a_dry_run_reposts_nothing_and_says_why(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    net, tag = atproto_network, word()
+    author = net.create_account("author")
+    good = net.post(author, "good one", tags=[tag], langs=["en"]).uri
+    bad = net.post(author, "schlecht", tags=[tag], langs=["de"]).uri
+    net.process_all()
+
+    outcome = await bot.run(
+        None, "--dry-run", sources=[{"type": "hashtag", "tag": tag}], filters={"languages": ["en"]}
+    )
+    report = outcome.report
+    assert (report["dryRun"], report["reposted"], report["wouldRepost"]) == (True, 1, [good])
+    assert report["rejectedPosts"] == [{"uri": bad, "reason": "language"}]
+    assert proxy.reposts == []
+    # Nothing was taken away from the real run that follows: it reposts the same post.
+    real = await bot.run(bot.workdir / f"{bot.name}.json")
+    assert real.report["reposted"] == 1
+
+
+async def test_limits_take_the_freshest_first_and_leave_the_rest_for_later_runs(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    net, tag = atproto_network, word()
+    author = net.create_account("author")
+    uris = [
+        net.post(
+            author, f"post {n}", tags=[tag], created_at=datetime.now(UTC) - timedelta(minutes=10 - n)
+        ).uri
+        for n in range(5)
+    ]
+    net.process_all()
+    config = bot.config(
+        sources=[{"type": "hashtag", "tag": tag}], limits={"perRun": 2, "perHour": 3, "perDay": 10}
+    )
+
+    first = await bot.run(config)
+    assert first.report["reposted"] == 2
+    assert "perRun (2) limit reached: 3 matching posts left for later runs" in first.report["message"]
+    assert sorted(proxy.reposts) == sorted(uris[3:])  # the two freshest
+
+    second = await bot.run(config)
+    assert second.report["reposted"] == 1  # perHour (3) allows one more
+    third = await bot.run(config)
+    assert third.report["reposted"] == 0
+    assert "perHour (3) limit reached" in third.report["message"]
+    assert sorted(proxy.reposts) == sorted(uris[2:])
+
+
+# --- sessions and credentials ----------------------------------------------------------------------
+
+
+async def test_an_expired_access_token_is_refreshed_not_logged_in_again(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    config = bot.config(sources=[{"type": "search", "query": word()}])
+    assert (await bot.run(config)).report["logins"] == 1
+    proxy.fail(SEARCH, 400, body=b'{"error":"ExpiredToken","message":"Token has expired"}')
+    outcome = await bot.run(config)
+    assert outcome.report["outcome"] == "succeeded"
+    assert outcome.report["logins"] == 0
+    assert proxy.count("com.atproto.server.refreshSession") == 1
+
+
+async def test_a_wrong_app_password_is_an_auth_failure(bot: Bot) -> None:
+    bot.env["SKYBOTS_APP_PASSWORD"] = "aaaa-bbbb-cccc-dddd"
+    outcome = await bot.run(sources=[{"type": "mentions"}])
+    assert outcome.exit_code == 3
+    assert outcome.report["outcome"] == "authFailed"
+    assert "refused the app password" in outcome.report["message"]
+    assert bot.app_password not in outcome.stderr + str(outcome.report)
+
+
+async def test_logins_are_capped_per_day(bot: Bot, proxy: XrpcProxy, redis_url: str) -> None:
+    import redis
+
+    bot.env["SKYBOTS_LOGINS_PER_DAY"] = "2"
+    config = bot.config(sources=[{"type": "mentions"}])
+    for _ in range(2):
+        assert (await bot.run(config)).report["logins"] == 1
+        redis.Redis.from_url(redis_url).delete(*redis.Redis.from_url(redis_url).keys("skybots:session:*"))
+    capped = await bot.run(config)
+    assert capped.exit_code == 3
+    assert "logged in 2 times today" in capped.report["message"]
+    assert proxy.count(CREATE_SESSION) == 2  # the third login was never tried
+
+
+async def test_a_bad_config_is_one_line_naming_the_field_and_no_request(bot: Bot, proxy: XrpcProxy) -> None:
+    outcome = await bot.run(sources=[{"type": "hashtag", "tag": "#nope"}])
+    assert outcome.exit_code == 2
+    assert outcome.report["outcome"] == "invalidConfig"
+    assert outcome.stderr.count("\n") == 1
+    assert "spec.sources[0].tag" in outcome.stderr
+    del bot.env["SKYBOTS_APP_PASSWORD"]
+    missing = await bot.run(sources=[{"type": "mentions"}])
+    assert missing.exit_code == 2
+    assert "SKYBOTS_APP_PASSWORD: not set" in missing.stderr
+    assert proxy.calls == []
+
+
+# --- dedup under failure ----------------------------------------------------------------------------
+
+
+async def test_a_flushed_cache_rebuilds_from_s3(
+    atproto_network: AtprotoNetwork, bot: Bot, redis_url: str, proxy: XrpcProxy
+) -> None:
+    import redis
+
+    net, tag = atproto_network, word()
+    uris = tagged_posts(net, net.create_account("author"), tag, 2)
+    config = bot.config(sources=[{"type": "hashtag", "tag": tag}])
+    assert (await bot.run(config)).report["reposted"] == 2
+    redis.Redis.from_url(redis_url).flushall()
+
+    again = await bot.run(config)
+    assert again.report["reposted"] == 0
+    assert again.report["duplicates"] == 2
+    assert sorted(proxy.reposts) == sorted(uris)
+
+
+async def test_with_s3_unreachable_the_cache_and_bluesky_still_dedup(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    net, tag = atproto_network, word()
+    uris = tagged_posts(net, net.create_account("author"), tag, 2)
+    bot.env["SKYBOTS_S3_ENDPOINT_URL"] = "http://127.0.0.1:9"  # nothing listens there
+    config = bot.config(sources=[{"type": "hashtag", "tag": tag}])
+    first = await bot.run(config)
+    assert first.report["outcome"] == "succeeded"
+    assert first.report["reposted"] == 2
+    assert "dedup snapshot" in first.report["message"]
+    second = await bot.run(config)
+    assert second.report["reposted"] == 0
+    assert sorted(proxy.reposts) == sorted(uris)
+
+
+async def test_two_runs_at_once_never_repost_twice(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    net, tag = atproto_network, word()
+    uris = tagged_posts(net, net.create_account("author"), tag, 6)
+    config = bot.config(sources=[{"type": "hashtag", "tag": tag}])
+    await bot.run(config, "--dry-run")  # logs in once, so both runs below start with the stored session
+    proxy.together(SEARCH, 2)  # both read the same posts before either writes
+    processes = [await bot.process(config) for _ in range(2)]
+    await asyncio.gather(*(p.communicate() for p in processes))
+    assert sorted(proxy.reposts) == sorted(uris)
+
+
+@pytest.mark.parametrize("flush", [False, True], ids=["cache-kept", "cache-flushed"])
+async def test_killed_between_repost_and_record_it_does_not_repost_again(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy, redis_url: str, flush: bool
+) -> None:
+    import redis
+
+    net, tag = atproto_network, word()
+    uris = tagged_posts(net, net.create_account("author"), tag, 1)
+    config = bot.config(sources=[{"type": "hashtag", "tag": tag}])
+    process = await bot.process(config)
+
+    async def kill() -> None:
+        process.kill()  # the repost is written; the run never hears back
+
+    proxy.then(CREATE_RECORD, kill)
+    await process.wait()
+    assert proxy.reposts == uris
+    if flush:
+        redis.Redis.from_url(redis_url).flushall()  # the reservation is gone too: only Bluesky knows
+        net.process_all()
+
+    again = await bot.run(config)
+    assert again.report["outcome"] == "succeeded"
+    assert again.report["reposted"] == 0
+    assert proxy.reposts == uris
+
+
+# --- faults ----------------------------------------------------------------------------------------
+
+
+async def test_a_429_with_a_near_reset_is_waited_out(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    net, tag = atproto_network, word()
+    uris = tagged_posts(net, net.create_account("author"), tag, 1)
+    reset = int(datetime.now(UTC).timestamp()) + 2
+    proxy.fail(
+        SEARCH,
+        429,
+        headers={
+            "ratelimit-reset": str(reset),
+            "ratelimit-remaining": "0",
+            "ratelimit-limit": "3000",
+            "ratelimit-policy": "3000;w=300",
+        },
+    )
+    outcome = await bot.run(sources=[{"type": "hashtag", "tag": tag}])
+    assert outcome.report["outcome"] == "succeeded"
+    assert proxy.reposts == uris
+
+
+async def test_a_429_with_a_far_reset_ends_the_run_cleanly(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    net, tag = atproto_network, word()
+    uris = tagged_posts(net, net.create_account("author"), tag, 2)
+    config = bot.config(sources=[{"type": "hashtag", "tag": tag}])
+    reset = int(datetime.now(UTC).timestamp()) + 3600
+    proxy.fail(
+        CREATE_RECORD,
+        429,
+        headers={"ratelimit-reset": str(reset), "ratelimit-policy": "5000;w=3600"},
+        times=5,
+    )
+    limited = await bot.run(config)
+    assert limited.exit_code == 0
+    assert limited.report["outcome"] == "rateLimited"
+    assert "rate limit" in limited.report["message"]
+    assert proxy.reposts == []
+
+    proxy.faults.clear()
+    after = await bot.run(config)  # the limit passed: the posts were not lost
+    assert after.report["reposted"] == 2
+    assert sorted(proxy.reposts) == sorted(uris)
+
+
+async def test_5xx_and_garbled_answers_are_retried(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    net, tag = atproto_network, word()
+    uris = tagged_posts(net, net.create_account("author"), tag, 1)
+    proxy.fail(SEARCH, 502, body=b"<html>bad gateway</html>")
+    proxy.fail(SEARCH, 200, body=b'{"posts": [', headers={"content-type": "application/json"})
+    outcome = await bot.run(sources=[{"type": "hashtag", "tag": tag}])
+    assert outcome.report["outcome"] == "succeeded"
+    assert proxy.count(SEARCH) == 3
+    assert proxy.reposts == uris
+
+
+async def test_bluesky_down_is_an_upstream_failure(bot: Bot, proxy: XrpcProxy) -> None:
+    proxy.fail(SEARCH, 503, times=10)
+    outcome = await bot.run(sources=[{"type": "search", "query": word()}])
+    assert outcome.exit_code == 4
+    assert outcome.report["outcome"] == "upstreamFailed"
+    assert proxy.count(SEARCH) == 4  # one try and three retries
