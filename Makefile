@@ -7,12 +7,13 @@ BIN := $(VENV)/bin
 # Reinstall whenever the project's dependencies or their lock change.
 PY_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 
-.PHONY: help install test lint typecheck pytest crd lock benchmark-operator
+.PHONY: help install test lint typecheck pytest crd lock benchmark-operator benchmark-reposter
 
 help:
 	@echo "make test                 install everything the tests need, then lint, type-check and run the tests"
 	@echo "make crd                  regenerate crds/ from the Bot model"
 	@echo "make benchmark-operator   the operator scale benchmark (prints a table)"
+	@echo "make benchmark-reposter   a reposter run against the SDK's, on the local Bluesky network (prints a table)"
 	@echo "make lock                 re-resolve the Python dependencies into requirements.lock"
 
 install: $(PY_STAMP)
@@ -42,9 +43,13 @@ crd: install
 benchmark-operator: install
 	$(BIN)/python benchmarks/operator_scale.py
 
+benchmark-reposter: install test-services
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
+	$(BIN)/python benchmarks/reposter_cold_run.py
+
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	.lock-venv/bin/python -m pip freeze --exclude-editable --disable-pip-version-check > requirements.lock
 	rm -rf .lock-venv
 
