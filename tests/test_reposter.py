@@ -247,6 +247,50 @@ async def test_limits_take_the_freshest_first_and_leave_the_rest_for_later_runs(
     assert sorted(proxy.reposts) == sorted(uris[2:])
 
 
+async def test_a_source_reads_no_more_than_its_max_pages(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    net, tag = atproto_network, word()
+    author = net.create_account("author")
+    for n in range(105):
+        net.post(author, f"post {n}", tags=[tag])
+    net.process_all()
+    outcome = await bot.run(sources=[{"type": "hashtag", "tag": tag, "maxPages": 1}], limits={"perRun": 1})
+    assert outcome.report["candidates"] == 100  # one page of 100
+    assert proxy.count(SEARCH) == 1
+
+
+async def test_the_write_budget_of_the_account_stops_the_run(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    net, tag = atproto_network, word()
+    tagged_posts(net, net.create_account("author"), tag, 3)
+    bot.env["SKYBOTS_WRITE_POINTS_PER_HOUR"] = "6"  # two reposts' worth
+    outcome = await bot.run(sources=[{"type": "hashtag", "tag": tag}])
+    assert outcome.exit_code == 0
+    assert outcome.report["outcome"] == "rateLimited"
+    assert outcome.report["reposted"] == 2
+    assert "write budget" in outcome.report["message"]
+    assert len(proxy.reposts) == 2
+
+
+async def test_the_shared_request_budget_ends_a_run_it_cannot_wait_for(bot: Bot, proxy: XrpcProxy) -> None:
+    bot.env |= {"SKYBOTS_EGRESS_RATE": "0.01", "SKYBOTS_EGRESS_BURST": "1", "SKYBOTS_DEADLINE_SECONDS": "5"}
+    outcome = await bot.run(sources=[{"type": "search", "query": word()}])  # a login, then a search
+    assert outcome.report["outcome"] == "rateLimited"
+    assert "shared request budget" in outcome.report["message"]
+    assert len(proxy.calls) == 1
+
+
+async def test_an_unreachable_cache_is_a_failed_run_with_a_report(bot: Bot, proxy: XrpcProxy) -> None:
+    bot.env["SKYBOTS_REDIS_URL"] = "redis://127.0.0.1:9/0"
+    outcome = await bot.run(sources=[{"type": "mentions"}])
+    assert outcome.exit_code == 1
+    assert outcome.report["outcome"] == "failed"
+    assert "ConnectionError" in outcome.report["message"]
+    assert proxy.calls == []
+
+
 # --- sessions and credentials ----------------------------------------------------------------------
 
 
