@@ -26,7 +26,7 @@ class ConfigError(Exception):
 class ReposterSettings(BaseModel):
     """The reposter's environment: SKYBOTS_<NAME> (AWS_REGION as AWS spells it)."""
 
-    model_config = ConfigDict(extra="ignore", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="ignore")
 
     app_password: SecretStr
     """The bot's app password, from its Secret (never logged, never in the report)."""
