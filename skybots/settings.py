@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _comma_separated(value: Any) -> Any:
+    return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+# A list in one variable: "a, b, c".
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_comma_separated)]
 
 
 class OperatorSettings(BaseSettings):
@@ -17,7 +25,7 @@ class OperatorSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SKYBOTS_", extra="ignore", use_attribute_docstrings=True)
 
-    namespaces: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["skybots"])
+    namespaces: CommaList = Field(default_factory=lambda: ["skybots"])
     """Namespaces whose Bots the operator reconciles, comma-separated (ignored with --all-namespaces)."""
     kubernetes_server: str | None = None
     """Talk to this API server without credentials (tests); unset: in-cluster config or kubeconfig."""
@@ -70,9 +78,53 @@ class OperatorSettings(BaseSettings):
     liveness_endpoint: str = "http://0.0.0.0:8080/healthz"
     """Where Kopf serves the liveness probe (empty: none)."""
 
-    @field_validator("namespaces", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        return (
-            [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
-        )
+
+class ApiSettings(BaseSettings):
+    """What the API needs: who may sign in, where bots and users live, how mail goes out."""
+
+    model_config = SettingsConfigDict(env_prefix="SKYBOTS_", extra="ignore", use_attribute_docstrings=True)
+
+    public_url: str = "http://localhost:8000"
+    """Where users reach the API: sign-in redirects go here, and cookies are Secure when it is https."""
+    namespace: str = "skybots"
+    """Namespace of the users' Bots and their Secrets."""
+    kubernetes_server: str | None = None
+    """Talk to this API server without credentials (tests); unset: in-cluster config or kubeconfig."""
+
+    oidc_issuer: str = "https://accounts.google.com"
+    """The OpenID provider (Google; any other, e.g. Auth0 or Keycloak, by its issuer URL)."""
+    oidc_client_id: str = ""
+    """The OAuth client id registered with the provider."""
+    oidc_client_secret: SecretStr = SecretStr("")
+    """The OAuth client secret."""
+    allowed_emails: CommaList = Field(default_factory=list)
+    """When set (with allowed_domains), only these addresses may sign in, comma-separated."""
+    allowed_domains: CommaList = Field(default_factory=list)
+    """When set (with allowed_emails), only addresses of these domains may sign in, comma-separated."""
+    session_secret: SecretStr = SecretStr("")
+    """Signs session cookies; unset: a random one per process (sessions end on restart)."""
+    session_days: int = Field(default=7, ge=1, le=90)
+    """How long a sign-in lasts."""
+
+    bots_per_user: int = Field(default=10, ge=1)
+    """How many bots one user may have."""
+    users_table: str = "skybots-users"
+    """DynamoDB table of users and the mirror of their bots."""
+    runs_table: str = "skybots-runs"
+    """DynamoDB table of run history (written by the operator)."""
+    dynamodb_endpoint_url: str | None = None
+    """DynamoDB-compatible endpoint (a local stand-in); unset: AWS."""
+    aws_region: str = "us-east-1"
+    """AWS region of the DynamoDB tables."""
+
+    mailjet_api_key: SecretStr = SecretStr("")
+    """Mailjet's API key; unset: mails are written to the log instead of sent."""
+    mailjet_api_secret: SecretStr = SecretStr("")
+    """Mailjet's API secret."""
+    mailjet_url: str = "https://api.mailjet.com/"
+    """Mailjet's API address (tests point it at a recorder)."""
+    mail_from: str = "skybots <noreply@skybots.dev>"
+    """Sender of every mail."""
+
+    sentry_dsn: SecretStr = SecretStr("")
+    """Errors go to Sentry when set."""

@@ -1,0 +1,103 @@
+"""What the API tells its operators: JSON logs with a request id, Prometheus metrics, Sentry."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.routing import Match
+
+REQUEST_ID_HEADER = "X-Request-ID"
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+class _RequestId(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """JSON lines on stderr, each with the id of the request it belongs to."""
+    from pythonjsonlogger.json import JsonFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"))
+    handler.addFilter(_RequestId())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+class Metrics:
+    """The API's metrics, in a registry of its own (one per app, so tests stay apart)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "skybots_api_requests_total",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "skybots_api_request_duration_seconds",
+            "HTTP request latency by route",
+            ["route", "method"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.bots = Gauge(
+            "skybots_api_bots",
+            "Bots per owner count: how many users have N bots",
+            ["bots"],
+            registry=self.registry,
+        )
+
+
+def _route_of(app: FastAPI, request: Request) -> str:
+    """The route's template (/api/bots/{name}), so metrics do not grow a series per bot."""
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", "other"))
+    return "unmatched"
+
+
+def install(app: FastAPI, metrics: Metrics) -> None:
+    """Request ids (taken from the caller's header or made), access logs and metrics for every request."""
+    log = logging.getLogger("skybots.api.access")
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        rid = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        token = request_id.set(rid)
+        try:
+            started = time.perf_counter()
+            response = await call_next(request)
+            elapsed = time.perf_counter() - started
+            route = _route_of(app, request)
+            metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+            metrics.latency.labels(route, request.method).observe(elapsed)
+            response.headers[REQUEST_ID_HEADER] = rid
+            log.info(
+                "%s %s %s",
+                request.method,
+                route,
+                response.status_code,
+                extra={"status": response.status_code, "duration_ms": round(elapsed * 1000, 1)},
+            )
+            return response
+        finally:
+            request_id.reset(token)
+
+
+def init_sentry(dsn: str) -> None:
+    import sentry_sdk
+
+    sentry_sdk.init(dsn=dsn, send_default_pii=False, traces_sample_rate=0.0)

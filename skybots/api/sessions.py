@@ -1,0 +1,57 @@
+"""Who is signed in: a signed session cookie, and a CSRF token for every state-changing request.
+
+The cookie is Starlette's signed session (itsdangerous): HttpOnly, SameSite=Lax, Secure when
+the API is served over https, and it expires. It holds the user's id and a CSRF token; a
+request that changes anything must echo that token in the `X-CSRF-Token` header, which another
+site's page cannot read.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+
+from skybots.stores.users import User
+
+COOKIE = "skybots_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def start(request: Request, user: User, *, days: int) -> None:
+    """Sign the user in: a fresh session (never a reused one) with its own CSRF token."""
+    request.session.clear()
+    request.session.update(
+        {"user": user.id, "csrf": secrets.token_urlsafe(24), "expires": int(time.time()) + days * 86400}
+    )
+
+
+def end(request: Request) -> None:
+    request.session.clear()
+
+
+def csrf_token(request: Request) -> str:
+    return str(request.session.get("csrf", ""))
+
+
+async def current_user(request: Request) -> User:
+    """The signed-in user; 401 when there is none (or the session expired), 403 on a bad CSRF token."""
+    session: dict[str, Any] = request.session
+    if not session.get("user") or int(session.get("expires", 0)) < time.time():
+        session.clear()
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Sign in first.")
+    if request.method not in SAFE_METHODS and not secrets.compare_digest(
+        request.headers.get(CSRF_HEADER, ""), str(session.get("csrf", ""))
+    ):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"Missing or wrong {CSRF_HEADER} header.")
+    user: User | None = await request.app.state.services.users.get(session["user"])
+    if user is None:
+        session.clear()
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Sign in first.")
+    return user
+
+
+SignedIn = Annotated[User, Depends(current_user)]

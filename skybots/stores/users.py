@@ -1,0 +1,180 @@
+"""Users, and a mirror of their bots, in DynamoDB (one table).
+
+Items: `pk` = "USER#<id>"; the user's profile at `sk` = "PROFILE", each of their bots at
+`sk` = "BOT#<name>". One Query lists a user and their bots. Kubernetes stays the source of
+truth for bots; the mirror serves listings and analytics, and keeps deleted bots (deletedAt).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+
+def user_id(issuer: str, subject: str) -> str:
+    """A short, stable id for a person at a provider; safe as a Kubernetes label value."""
+    return hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    issuer: str
+    subject: str
+    email: str
+    name: str
+    created_at: datetime
+
+
+class Users(Protocol):
+    async def sign_in(self, issuer: str, subject: str, email: str, name: str) -> tuple[User, bool]:
+        """Record a sign-in; the user, and whether this was their first."""
+        ...
+
+    async def get(self, user_id: str) -> User | None: ...
+
+    async def mirror_bot(
+        self, owner: str, name: str, summary: dict[str, Any], *, deleted: bool = False
+    ) -> None:
+        """Record a bot's latest state (or its deletion) for listings and analytics."""
+        ...
+
+    async def mirrored_bots(self, owner: str) -> dict[str, dict[str, Any]]:
+        """The owner's bots as last mirrored, by name (deleted ones included, with deletedAt)."""
+        ...
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class DynamoUsers:
+    """`Users` on a DynamoDB table (moto in tests, AWS in production)."""
+
+    def __init__(self, table: str, *, region: str, endpoint_url: str | None = None) -> None:
+        import boto3
+
+        self._client = boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url)
+        self._table = table
+
+    def ensure_table(self) -> None:
+        """Create the table when missing (local stand-ins; production tables come from IaC)."""
+        if self._table in self._client.list_tables()["TableNames"]:
+            return
+        self._client.create_table(
+            TableName=self._table,
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self._client.get_waiter("table_exists").wait(TableName=self._table)
+
+    async def ready(self) -> None:
+        """Raise when the table cannot be reached (for /readyz)."""
+        await asyncio.to_thread(self._client.describe_table, TableName=self._table)
+
+    async def sign_in(self, issuer: str, subject: str, email: str, name: str) -> tuple[User, bool]:
+        return await asyncio.to_thread(self._sign_in, issuer, subject, email, name)
+
+    def _sign_in(self, issuer: str, subject: str, email: str, name: str) -> tuple[User, bool]:
+        uid, now = user_id(issuer, subject), _now()
+        item = {
+            "pk": {"S": f"USER#{uid}"},
+            "sk": {"S": "PROFILE"},
+            "issuer": {"S": issuer},
+            "subject": {"S": subject},
+            "email": {"S": email},
+            "name": {"S": name},
+            "createdAt": {"S": now},
+            "lastSignInAt": {"S": now},
+        }
+        try:
+            self._client.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            )
+            created = True
+        except self._client.exceptions.ConditionalCheckFailedException:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression="SET email = :e, #n = :n, lastSignInAt = :t",
+                ExpressionAttributeNames={"#n": "name"},
+                ExpressionAttributeValues={":e": {"S": email}, ":n": {"S": name}, ":t": {"S": now}},
+            )
+            created = False
+        user = self._get(uid)
+        assert user is not None
+        return user, created
+
+    async def get(self, user_id: str) -> User | None:
+        return await asyncio.to_thread(self._get, user_id)
+
+    def _get(self, uid: str) -> User | None:
+        item = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": f"USER#{uid}"}, "sk": {"S": "PROFILE"}}
+        )
+        found = item.get("Item")
+        if not found:
+            return None
+        return User(
+            id=uid,
+            issuer=found["issuer"]["S"],
+            subject=found["subject"]["S"],
+            email=found["email"]["S"],
+            name=found["name"]["S"],
+            created_at=datetime.fromisoformat(found["createdAt"]["S"]),
+        )
+
+    async def mirror_bot(
+        self, owner: str, name: str, summary: dict[str, Any], *, deleted: bool = False
+    ) -> None:
+        await asyncio.to_thread(self._mirror_bot, owner, name, summary, deleted)
+
+    def _mirror_bot(self, owner: str, name: str, summary: dict[str, Any], deleted: bool) -> None:
+        import json
+
+        now = _now()
+        values: dict[str, Any] = {":s": {"S": json.dumps(summary, sort_keys=True)}, ":t": {"S": now}}
+        update = "SET summary = :s, updatedAt = :t, createdAt = if_not_exists(createdAt, :t)"
+        if deleted:
+            update += ", deletedAt = :t"
+        else:
+            update += " REMOVE deletedAt"
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"USER#{owner}"}, "sk": {"S": f"BOT#{name}"}},
+            UpdateExpression=update,
+            ExpressionAttributeValues=values,
+        )
+
+    async def mirrored_bots(self, owner: str) -> dict[str, dict[str, Any]]:
+        return await asyncio.to_thread(self._mirrored_bots, owner)
+
+    def _mirrored_bots(self, owner: str) -> dict[str, dict[str, Any]]:
+        import json
+
+        answer = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :p AND begins_with(sk, :b)",
+            ExpressionAttributeValues={":p": {"S": f"USER#{owner}"}, ":b": {"S": "BOT#"}},
+        )
+        bots = {}
+        for item in answer["Items"]:
+            entry = {
+                "summary": json.loads(item["summary"]["S"]),
+                "createdAt": item["createdAt"]["S"],
+                "updatedAt": item["updatedAt"]["S"],
+            }
+            if "deletedAt" in item:
+                entry["deletedAt"] = item["deletedAt"]["S"]
+            bots[item["sk"]["S"].removeprefix("BOT#")] = entry
+        return bots
