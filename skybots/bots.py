@@ -267,7 +267,7 @@ class SecretKeyRef(WireModel):
     """Key in the Secret whose value is the app password."""
 
 
-class Account(WireModel):
+class BlueskyAccount(WireModel):
     """The Bluesky account the bot reposts as."""
 
     handle: Annotated[
@@ -280,6 +280,11 @@ class Account(WireModel):
         Matches(SERVICE_URL, "an https URL (http only for localhost and in-cluster services)"),
     ] = "https://bsky.social"
     """URL of the account's PDS; https, or http only for localhost and in-cluster services."""
+
+
+class Account(BlueskyAccount):
+    """The Bluesky account the bot reposts as."""
+
     credentials_secret_ref: SecretKeyRef
     """The Secret with the account's app password (Settings > App passwords on Bluesky)."""
 
@@ -694,13 +699,13 @@ def validate_spec(data: Any) -> BotSpec:
     try:
         return BotSpec.model_validate(data)
     except ValidationError as error:
-        raise BotSpecError(error_paths(error, prefix="spec")) from None
+        raise BotSpecError(error_paths(error.errors(include_url=False), prefix="spec")) from None
 
 
-def error_paths(error: Any, prefix: str = "") -> list[tuple[str, str]]:
-    """(path, message) pairs of a pydantic ValidationError, paths as a person would write them."""
+def error_paths(errors: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """(path, message) pairs of pydantic's validation errors, paths as a person would write them."""
     pairs: list[tuple[str, str]] = []
-    for item in error.errors(include_url=False):
+    for item in errors:
         path = prefix
         previous: object = None
         for part in item["loc"]:

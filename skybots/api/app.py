@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi_events.handlers.local import LocalHandler
 from fastapi_events.middleware import EventHandlerASGIMiddleware
 from prometheus_client import generate_latest
@@ -20,9 +22,13 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.middleware.sessions import SessionMiddleware
 
 from skybots import __version__
-from skybots.api import observability, sessions
+from skybots.api import bots, observability, sessions
+from skybots.api import events as api_events
+from skybots.api.bot_cache import BotCache
+from skybots.api.stats import StatsReader
+from skybots.bots import error_paths
 from skybots.settings import ApiSettings
-from skybots.stores.kubernetes import Kubernetes
+from skybots.stores.kubernetes import BOT, Kubernetes
 from skybots.stores.runs import DynamoRunHistory, RunHistory
 from skybots.stores.users import DynamoUsers, Users
 
@@ -58,12 +64,16 @@ async def build_services(settings: ApiSettings, *, create_tables: bool = False) 
 def create_app(settings: ApiSettings, services: Services | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = services or await build_services(settings)
+        app.state.services = ready = services or await build_services(settings)
+        app.state.bot_cache = cache = BotCache(ready.kube, settings.namespace)
+        app.state.stats = StatsReader(ready.history, settings.namespace)
+        await cache.start()
         try:
             yield
         finally:
+            await cache.stop()
             if services is None:
-                await app.state.services.kube.close()
+                await ready.kube.close()
 
     app = FastAPI(
         title="skybots",
@@ -94,14 +104,48 @@ def create_app(settings: ApiSettings, services: Services | None = None) -> FastA
     # Work that follows a response (mirroring to DynamoDB, mail) is an event its handlers take up.
     app.state.events = events = LocalHandler()  # type: ignore[no-untyped-call]
     app.add_middleware(EventHandlerASGIMiddleware, handlers=[events])
+    api_events.register(events, app)
+    app.include_router(bots.router)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     observability.install(app, metrics)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Ready when the Bot watch has synced and the Kubernetes API and DynamoDB answer."""
+        checks: dict[str, str] = {}
+        try:
+            await app.state.services.kube.list(BOT, settings.namespace, app.state.bot_cache.selector)
+            checks["kubernetes"] = "ok" if app.state.bot_cache.synced.is_set() else "syncing"
+        except Exception as error:
+            checks["kubernetes"] = f"{type(error).__name__}: {error}"
+        try:
+            await app.state.services.users.ready()
+            checks["dynamodb"] = "ok"
+        except Exception as error:
+            checks["dynamodb"] = f"{type(error).__name__}: {error}"
+        healthy = all(value == "ok" for value in checks.values())
+        return JSONResponse(checks, status_code=200 if healthy else 503)
+
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
+        metrics.count_bots(app.state.bot_cache.owners())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
+    """422 with each field as a path a person can find (spec.sources[0].tag) and what is wrong with it."""
+    assert isinstance(error, RequestValidationError)
+    errors = [
+        {**item, "loc": [p for p in item["loc"] if p not in ("body", "query", "path")]}
+        for item in error.errors()
+    ]
+    return JSONResponse(
+        {"detail": [{"field": path, "message": message} for path, message in error_paths(errors)]},
+        status_code=422,
+    )

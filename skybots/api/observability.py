@@ -6,11 +6,11 @@ import contextvars
 import logging
 import time
 import uuid
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.routing import Match
 
 REQUEST_ID_HEADER = "X-Request-ID"
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -53,20 +53,15 @@ class Metrics:
             registry=self.registry,
         )
         self.bots = Gauge(
-            "skybots_api_bots",
-            "Bots per owner count: how many users have N bots",
-            ["bots"],
-            registry=self.registry,
+            "skybots_api_users_by_bot_count", "How many users have N bots", ["bots"], registry=self.registry
         )
 
-
-def _route_of(app: FastAPI, request: Request) -> str:
-    """The route's template (/api/bots/{name}), so metrics do not grow a series per bot."""
-    for route in app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "other"))
-    return "unmatched"
+    def count_bots(self, owners: list[str]) -> None:
+        """Set the users-by-bot-count gauge from the owners of every bot (one entry per bot)."""
+        per_owner = Tally(owners)
+        self.bots.clear()
+        for bots, users in Tally(per_owner.values()).items():
+            self.bots.labels(str(bots)).set(users)
 
 
 def install(app: FastAPI, metrics: Metrics) -> None:
@@ -81,7 +76,8 @@ def install(app: FastAPI, metrics: Metrics) -> None:
             started = time.perf_counter()
             response = await call_next(request)
             elapsed = time.perf_counter() - started
-            route = _route_of(app, request)
+            # The matched route's template (/api/bots/{name}): no series per bot.
+            route = str(getattr(request.scope.get("route"), "path", "unmatched"))
             metrics.requests.labels(route, request.method, str(response.status_code)).inc()
             metrics.latency.labels(route, request.method).observe(elapsed)
             response.headers[REQUEST_ID_HEADER] = rid

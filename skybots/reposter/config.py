@@ -71,7 +71,7 @@ class ReposterSettings(BaseModel):
         except ValidationError as error:
             problems = "; ".join(
                 f"{PREFIX}{path.upper()}: {'not set' if message == 'Field required' else message}"
-                for path, message in error_paths(error)
+                for path, message in error_paths(error.errors(include_url=False))
             )
             raise ConfigError(f"environment: {problems}") from None
 
@@ -87,7 +87,9 @@ def load_config(path: Path) -> BotConfig:
     try:
         config = BotConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(f"{path}: " + "; ".join(f"{p}: {m}" for p, m in error_paths(error))) from None
+        raise ConfigError(
+            f"{path}: " + "; ".join(f"{p}: {m}" for p, m in error_paths(error.errors(include_url=False)))
+        ) from None
     if problems := name_errors(config.name):
         raise ConfigError(f"{path}: " + "; ".join(f"{p}: {m}" for p, m in problems))
     return config

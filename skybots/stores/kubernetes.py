@@ -6,8 +6,10 @@ and patches with dicts, so the client's generated model classes would only add c
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,11 +143,63 @@ class Kubernetes:
     async def list(
         self, kind: Kind, namespace: str, label_selector: str | None = None
     ) -> list[dict[str, Any]]:
+        return (await self.snapshot(kind, namespace, label_selector))[0]
+
+    async def snapshot(
+        self, kind: Kind, namespace: str, label_selector: str | None = None
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
+        """The objects, and the resourceVersion to watch from for what happens after."""
         query = {"labelSelector": label_selector} if label_selector else None
-        items: list[dict[str, Any]] = (await self._call("GET", kind.path(namespace), query=query)).get(
-            "items", []
-        )
-        return items
+        answer = await self._call("GET", kind.path(namespace), query=query)
+        return list(answer.get("items", [])), str(answer.get("metadata", {}).get("resourceVersion", ""))
+
+    async def watch(
+        self,
+        kind: Kind,
+        namespace: str,
+        *,
+        resource_version: str,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Watch events ({type, object}) after `resource_version`, until the server ends the stream.
+
+        A 410 Gone (the version is too old) raises KubernetesError: list again, then watch.
+        """
+        query = {"watch": "true", "resourceVersion": resource_version, "timeoutSeconds": str(timeout_seconds)}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        try:
+            response = await self._api.call_api(
+                kind.path(namespace),
+                "GET",
+                query_params=query,
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout_seconds + 30,
+            )
+        except ApiException as exc:
+            raise _error(exc) from None
+        try:
+            async for line in response.content:
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object", {})
+                    raise KubernetesError(
+                        int(status.get("code", 500)),
+                        str(status.get("reason", "")),
+                        str(status.get("message", "")),
+                    )
+                yield event
+        finally:
+            response.release()
+
+    async def delete(self, kind: Kind, namespace: str, name: str) -> None:
+        """Delete in the background: owned objects go with it (ownerReferences)."""
+        await self._call("DELETE", kind.path(namespace, name), body={"propagationPolicy": "Background"})
 
     async def create(self, kind: Kind, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._call("POST", kind.path(namespace), body=body)

@@ -1,0 +1,124 @@
+"""The users' Bots, kept in memory by a watch: every read of the API is answered from here.
+
+One list, then a watch from its resourceVersion; a dropped or expired watch lists again.
+The API's own writes are remembered at once (read-your-writes), and an event older than
+what is remembered is ignored. `on_change(old, new)` sees every change (alerts hang on it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from skybots.stores.kubernetes import BOT, Kubernetes, KubernetesError
+
+log = logging.getLogger(__name__)
+
+MANAGED_BY_API = "skybots-api"
+OWNER_LABEL = "skybots.dev/owner"
+Change = Callable[[dict[str, Any] | None, dict[str, Any] | None], Awaitable[None]]
+
+
+def _version(obj: dict[str, Any]) -> int:
+    value = str(obj["metadata"].get("resourceVersion", ""))
+    return int(value) if value.isdigit() else -1
+
+
+class BotCache:
+    def __init__(self, kube: Kubernetes, namespace: str, *, on_change: Change | None = None) -> None:
+        self._kube, self._namespace, self._on_change = kube, namespace, on_change
+        self._bots: dict[str, dict[str, Any]] = {}
+        self._deleted: dict[str, int] = {}  # name -> resourceVersion the API deleted it at
+        self._task: asyncio.Task[None] | None = None
+        self.synced = asyncio.Event()
+        self.selector = f"app.kubernetes.io/managed-by={MANAGED_BY_API}"
+
+    async def start(self) -> None:
+        await self._relist()
+        self._task = asyncio.create_task(self._follow(), name="bot-cache")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def owned_by(self, owner: str) -> list[dict[str, Any]]:
+        return [bot for bot in self._live() if bot["metadata"].get("labels", {}).get(OWNER_LABEL) == owner]
+
+    def owners(self) -> list[str]:
+        return [bot["metadata"].get("labels", {}).get(OWNER_LABEL, "") for bot in self._live()]
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        bot = self._bots.get(name)
+        return None if bot is None or bot["metadata"].get("deletionTimestamp") else bot
+
+    def _live(self) -> list[dict[str, Any]]:
+        return [bot for bot in self._bots.values() if not bot["metadata"].get("deletionTimestamp")]
+
+    async def remember(self, bot: dict[str, Any]) -> None:
+        """An object the API just wrote: visible to the next read, before the watch brings it."""
+        await self._apply("MODIFIED", bot)
+
+    async def forget(self, name: str) -> None:
+        """A Bot the API just deleted: gone for reads, and events from before the deletion are ignored."""
+        if name in self._bots:
+            self._deleted[name] = _version(self._bots[name])
+            await self._apply("DELETED", self._bots[name])
+
+    async def _relist(self) -> str:
+        bots, version = await self._kube.snapshot(BOT, self._namespace, self.selector)
+        listed = {bot["metadata"]["name"]: bot for bot in bots}
+        for name in set(self._bots) - set(listed):
+            await self._apply("DELETED", self._bots[name])
+        for bot in listed.values():
+            await self._apply("MODIFIED", bot)
+        self.synced.set()
+        return version
+
+    async def _follow(self) -> None:
+        version = ""
+        backoff = 1.0
+        while True:
+            try:
+                version = version or await self._relist()
+                async for event in self._kube.watch(
+                    BOT, self._namespace, resource_version=version, label_selector=self.selector
+                ):
+                    obj = event.get("object", {})
+                    version = str(obj.get("metadata", {}).get("resourceVersion", version))
+                    if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                        await self._apply(str(event["type"]), obj)
+                backoff = 1.0
+            except KubernetesError as error:
+                log.warning("Bot watch ended (%s); listing again", error)
+                version = ""
+            except (TimeoutError, OSError) as error:
+                log.warning("Bot watch lost (%s); listing again in %.0f s", error, backoff)
+                version = ""
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30)
+
+    async def _apply(self, kind: str, obj: dict[str, Any]) -> None:
+        name = obj["metadata"]["name"]
+        old = self._bots.get(name)
+        if old is not None and _version(obj) < _version(old):
+            return  # older than what the API already wrote and remembered
+        if kind != "DELETED":
+            if _version(obj) <= self._deleted.get(name, -1):
+                return  # from before the API deleted it
+            self._deleted.pop(name, None)  # made again since
+        if kind == "DELETED":
+            self._bots.pop(name, None)
+            new = None
+        else:
+            self._bots[name] = obj
+            new = obj
+        if self._on_change is not None and old != new:
+            try:
+                await self._on_change(old, new)
+            except Exception:
+                log.exception("Handling a change of Bot %s failed", name)

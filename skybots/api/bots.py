@@ -1,0 +1,473 @@
+"""/api/bots: a signed-in user's bots, as Bot resources in the cluster.
+
+Every bot is a Bot named `<name>-<owner>` (owner: the first 8 characters of the user's id),
+labelled with its owner, with its app password in a Secret the Bot owns. A user only ever
+reaches their own bots: another user's bot is a 404, like one that does not exist. Reads come
+from the watch-backed BotCache; writes go to the API server and are remembered at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi_events.dispatcher import dispatch
+from pydantic import ConfigDict, Field, SecretStr
+
+from skybots import bots
+from skybots.api.bot_cache import MANAGED_BY_API, OWNER_LABEL, BotCache
+from skybots.api.sessions import SignedIn
+from skybots.api.stats import Stats, StatsReader
+from skybots.bots import BlueskyAccount, BotSpec, BotSpecError, BotStatus, Matches, WireModel, validate_spec
+from skybots.settings import ApiSettings
+from skybots.stores.kubernetes import (
+    BOT,
+    CRON_JOB,
+    JOB,
+    SECRET,
+    Conflict,
+    Kubernetes,
+    KubernetesError,
+    NotFound,
+)
+from skybots.stores.runs import RunHistory, RunRecord
+from skybots.stores.users import User
+
+router = APIRouter(prefix="/api/bots", tags=["bots"])
+
+NAME_LENGTH = bots.MAX_BOT_NAME_LENGTH - 9  # room for "-<owner>"
+PASSWORD_KEY = "app-password"
+RUNS_LOOKBACK = timedelta(days=30)
+
+BotName = Annotated[
+    str,
+    Field(min_length=1, max_length=NAME_LENGTH),
+    Matches(bots.DNS_LABEL, "lower-case letters, digits and '-'"),
+]
+AppPassword = Annotated[SecretStr, Field(min_length=4, max_length=200)]
+
+
+class SpecInput(BotSpec):
+    """A bot's spec as its owner writes it: the platform decides where the app password is kept."""
+
+    account: BlueskyAccount  # type: ignore[assignment]  # the same account, without where its password is kept
+    """The Bluesky account the bot reposts as."""
+
+
+class BotCreate(WireModel):
+    """A new bot."""
+
+    name: BotName
+    """The bot's name, unique among your bots."""
+    app_password: AppPassword
+    """An app password of the bot's Bluesky account (Settings > Privacy and security > App passwords). Never shown again."""
+    spec: SpecInput
+    """What the bot reposts, and how often."""
+
+
+class BotUpdate(WireModel):
+    """A change to a bot; `resourceVersion` is the one you read, so a concurrent change is refused (409)."""
+
+    resource_version: str = Field(min_length=1, max_length=64)
+    """The resourceVersion of the bot as you last read it."""
+    spec: dict[str, Any] | None = None
+    """Fields of the spec to change (a JSON merge patch: lists are replaced whole, null removes a field)."""
+    app_password: AppPassword | None = None
+    """A new app password."""
+
+
+class BotView(WireModel):
+    """A bot as its owner sees it; never its app password."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    """The bot's name."""
+    spec: SpecInput
+    """What the bot reposts, and how often."""
+    status: BotStatus
+    """What the operator observed: conditions, the last run, totals."""
+    resource_version: str
+    """Send it back with a change."""
+    created_at: datetime | None = None
+    """When the bot was made."""
+
+
+class JobStarted(WireModel):
+    """A run that was asked for; its result arrives in the bot's runs when it ends."""
+
+    job: str
+    """The Job's name: GET /api/bots/{name}/runs/{job} answers once the run is collected."""
+
+
+def resource_name(user: User, name: str) -> str:
+    return f"{name}-{user.id[:8]}"
+
+
+def secret_name(resource: str) -> str:
+    return f"{resource}-credentials"
+
+
+def _cache(request: Request) -> BotCache:
+    cache: BotCache = request.app.state.bot_cache
+    return cache
+
+
+def _kube(request: Request) -> Kubernetes:
+    kube: Kubernetes = request.app.state.services.kube
+    return kube
+
+
+def _settings(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+Cache = Annotated[BotCache, Depends(_cache)]
+Kube = Annotated[Kubernetes, Depends(_kube)]
+Settings = Annotated[ApiSettings, Depends(_settings)]
+
+
+def view(bot: dict[str, Any]) -> BotView:
+    spec = dict(bot["spec"])
+    spec["account"] = {k: v for k, v in spec["account"].items() if k != "credentialsSecretRef"}
+    return BotView(
+        name=bot["metadata"]["labels"]["app.kubernetes.io/instance"],
+        spec=SpecInput.model_validate(spec),
+        status=BotStatus.model_validate(bot.get("status") or {}),
+        resource_version=bot["metadata"]["resourceVersion"],
+        created_at=bot["metadata"].get("creationTimestamp"),
+    )
+
+
+def owned(cache: BotCache, user: User, name: str) -> dict[str, Any]:
+    """The user's bot by name; 404 for anyone else's, exactly as for one that does not exist."""
+    bot = cache.get(resource_name(user, name))
+    if bot is None or bot["metadata"].get("labels", {}).get(OWNER_LABEL) != user.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"You have no bot named {name!r}.")
+    return bot
+
+
+def full_spec(spec: dict[str, Any], resource: str) -> BotSpec:
+    """The spec with the platform's Secret reference; BotSpecError names what is wrong."""
+    account = {
+        **spec.get("account", {}),
+        "credentialsSecretRef": {"name": secret_name(resource), "key": PASSWORD_KEY},
+    }
+    return validate_spec({**spec, "account": account})
+
+
+def _mirror(user: User, name: str, spec: BotSpec | None) -> None:
+    """After the response: the bot's summary (or its deletion) into the DynamoDB mirror."""
+    summary = (
+        {}
+        if spec is None
+        else {
+            "handle": spec.account.handle,
+            "description": spec.description,
+            "schedule": spec.schedule,
+            "suspend": spec.suspend,
+            "dryRun": spec.dry_run,
+            "sources": [source.type for source in spec.sources],
+        }
+    )
+    dispatch("bot.changed", {"owner": user.id, "name": name, "summary": summary, "deleted": spec is None})
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+@router.get("")
+async def list_bots(user: SignedIn, cache: Cache) -> list[BotView]:
+    """Your bots."""
+    return sorted((view(bot) for bot in cache.owned_by(user.id)), key=lambda b: b.name)
+
+
+@router.get("/{name}")
+async def get_bot(name: str, user: SignedIn, cache: Cache) -> BotView:
+    """One of your bots."""
+    return view(owned(cache, user, name))
+
+
+# --- changing ----------------------------------------------------------------------------------
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_bot(
+    body: BotCreate, user: SignedIn, cache: Cache, kube: Kube, settings: Settings
+) -> BotView:
+    """A new bot; its app password goes into a Secret only the bot's runs read."""
+    mine = cache.owned_by(user.id)
+    if len(mine) >= settings.bots_per_user:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"You have {len(mine)} bots, the most one user may have."
+        )
+    resource = resource_name(user, body.name)
+    spec = _validated(body.spec.model_dump(mode="json", by_alias=True, exclude_none=True), resource)
+    labels = {
+        "app.kubernetes.io/name": "skybots",
+        "app.kubernetes.io/instance": body.name,
+        "app.kubernetes.io/managed-by": MANAGED_BY_API,
+        OWNER_LABEL: user.id,
+    }
+    manifest = {
+        "apiVersion": bots.API_VERSION,
+        "kind": bots.KIND,
+        "metadata": {"name": resource, "namespace": settings.namespace, "labels": labels},
+        "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+    try:
+        bot = await kube.create(BOT, settings.namespace, manifest)
+    except Conflict:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"You already have a bot named {body.name!r}."
+        ) from None
+    await _store_password(kube, settings.namespace, bot, body.app_password)
+    await cache.remember(bot)
+    _mirror(user, body.name, spec)
+    return view(bot)
+
+
+@router.patch("/{name}")
+async def update_bot(
+    name: str, body: BotUpdate, user: SignedIn, cache: Cache, kube: Kube, settings: Settings
+) -> BotView:
+    """Change a bot; 409 when it changed since you read it."""
+    bot = owned(cache, user, name)
+    spec = bots.BotSpec.model_validate(bot["spec"])
+    if body.spec is not None:
+        if "account" in body.spec and "credentialsSecretRef" in (body.spec["account"] or {}):
+            raise _invalid([("spec.account.credentialsSecretRef", "is set by the platform")])
+        current = view(bot).spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+        spec = _validated(_merge(current, body.spec), bot["metadata"]["name"])
+    patch = {
+        "metadata": {"resourceVersion": body.resource_version},
+        "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=False),
+    }
+    updated = await _patch(kube, settings.namespace, bot, patch)
+    if body.app_password is not None:
+        await _store_password(kube, settings.namespace, updated, body.app_password)
+    await cache.remember(updated)
+    _mirror(user, name, spec)
+    return view(updated)
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_bot(name: str, user: SignedIn, cache: Cache, kube: Kube, settings: Settings) -> Response:
+    """Delete a bot; its Secret, CronJob and config go with it."""
+    bot = owned(cache, user, name)
+    with contextlib.suppress(NotFound):  # already gone
+        await kube.delete(BOT, settings.namespace, bot["metadata"]["name"])
+    await cache.forget(bot["metadata"]["name"])
+    _mirror(user, name, None)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{name}/pause")
+async def pause_bot(name: str, user: SignedIn, cache: Cache, kube: Kube, settings: Settings) -> BotView:
+    """Stop scheduling runs (spec.suspend)."""
+    return await _suspend(name, True, user, cache, kube, settings)
+
+
+@router.post("/{name}/resume")
+async def resume_bot(name: str, user: SignedIn, cache: Cache, kube: Kube, settings: Settings) -> BotView:
+    """Schedule runs again."""
+    return await _suspend(name, False, user, cache, kube, settings)
+
+
+@router.post("/{name}/run", status_code=status.HTTP_202_ACCEPTED)
+async def run_bot(name: str, user: SignedIn, cache: Cache, kube: Kube, settings: Settings) -> JobStarted:
+    """Run the bot now, as its schedule would (kubectl create job --from=cronjob/...)."""
+    return await _start_job(owned(cache, user, name), kube, settings, dry_run=False)
+
+
+@router.post("/{name}/preview", status_code=status.HTTP_202_ACCEPTED)
+async def preview_bot(name: str, user: SignedIn, cache: Cache, kube: Kube, settings: Settings) -> JobStarted:
+    """A dry run now: what the bot would repost, and why it would skip the rest."""
+    return await _start_job(owned(cache, user, name), kube, settings, dry_run=True)
+
+
+# --- runs and stats --------------------------------------------------------------------------------
+
+
+def _history(request: Request) -> RunHistory:
+    history: RunHistory = request.app.state.services.history
+    return history
+
+
+History = Annotated[RunHistory, Depends(_history)]
+
+
+@router.get("/{name}/runs")
+async def list_runs(
+    name: str,
+    user: SignedIn,
+    cache: Cache,
+    history: History,
+    settings: Settings,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[RunRecord]:
+    """The bot's runs of the last 30 days, newest first."""
+    bot = owned(cache, user, name)
+    now = datetime.now(UTC)
+    runs = await history.query(settings.namespace, bot["metadata"]["name"], now - RUNS_LOOKBACK, now)
+    return list(reversed(runs))[:limit]
+
+
+@router.get("/{name}/runs/{job}")
+async def get_run(
+    name: str, job: str, user: SignedIn, cache: Cache, history: History, settings: Settings
+) -> RunRecord:
+    """One run; 404 until the operator has collected it."""
+    bot = owned(cache, user, name)
+    now = datetime.now(UTC)
+    for run in await history.query(settings.namespace, bot["metadata"]["name"], now - RUNS_LOOKBACK, now):
+        if run.job == job:
+            return run
+    raise HTTPException(status.HTTP_404_NOT_FOUND, f"No collected run {job!r} of {name!r} (yet).")
+
+
+@router.get("/{name}/stats")
+async def get_stats(
+    name: str,
+    user: SignedIn,
+    cache: Cache,
+    request: Request,
+    range: Annotated[Literal["24h", "7d", "30d"], Query(description="How far back: 24h, 7d or 30d.")] = "24h",
+) -> Stats:
+    """What the bot did, in time buckets: reposts, candidates, rejections by reason, failed runs."""
+    bot = owned(cache, user, name)
+    reader: StatsReader = request.app.state.stats
+    return await reader.read(bot["metadata"]["name"], range)
+
+
+# --- plumbing ---------------------------------------------------------------------------------------
+
+
+def _invalid(errors: list[tuple[str, str]]) -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        [{"field": path, "message": message} for path, message in errors],
+    )
+
+
+def _validated(spec: dict[str, Any], resource: str) -> BotSpec:
+    try:
+        return full_spec(spec, resource)
+    except BotSpecError as error:
+        raise _invalid(error.errors) from None
+
+
+def _merge(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _merge(merged.get(key), value)
+    return merged
+
+
+async def _patch(
+    kube: Kubernetes, namespace: str, bot: dict[str, Any], patch: dict[str, Any]
+) -> dict[str, Any]:
+    try:
+        return await kube.patch(BOT, namespace, bot["metadata"]["name"], patch)
+    except Conflict:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "The bot changed since you read it: read it again and redo your change."
+        ) from None
+    except KubernetesError as error:
+        if error.status == 422:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, error.message) from None
+        raise
+
+
+async def _suspend(
+    name: str, suspend: bool, user: User, cache: BotCache, kube: Kubernetes, settings: ApiSettings
+) -> BotView:
+    bot = owned(cache, user, name)
+    patch = {
+        "metadata": {"resourceVersion": bot["metadata"]["resourceVersion"]},
+        "spec": {"suspend": suspend},
+    }
+    updated = await _patch(kube, settings.namespace, bot, patch)
+    await cache.remember(updated)
+    _mirror(user, name, BotSpec.model_validate(updated["spec"]))
+    return view(updated)
+
+
+async def _store_password(kube: Kubernetes, namespace: str, bot: dict[str, Any], password: SecretStr) -> None:
+    """The app password into the Secret the bot's CronJob reads; owned by the Bot, so it goes with it."""
+    meta = bot["metadata"]
+    secret: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": secret_name(meta["name"]),
+            "namespace": namespace,
+            "labels": dict(meta["labels"]),
+            "ownerReferences": [
+                {"apiVersion": bots.API_VERSION, "kind": bots.KIND, "name": meta["name"], "uid": meta["uid"]}
+            ],
+        },
+        "type": "Opaque",
+        "stringData": {PASSWORD_KEY: password.get_secret_value()},
+    }
+    try:
+        await kube.create(SECRET, namespace, secret)
+    except Conflict:
+        await kube.patch(SECRET, namespace, secret["metadata"]["name"], {"stringData": secret["stringData"]})
+
+
+async def _start_job(
+    bot: dict[str, Any], kube: Kubernetes, settings: ApiSettings, *, dry_run: bool
+) -> JobStarted:
+    cron_name = f"{bots.CRONJOB_PREFIX}{bot['metadata']['name']}"
+    try:
+        cron_job = await kube.get(CRON_JOB, settings.namespace, cron_name)
+    except NotFound:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "The bot is not set up yet (no CronJob): try again in a moment."
+        ) from None
+    template = cron_job["spec"]["jobTemplate"]
+    job_spec = dict(template["spec"])
+    if dry_run:
+        pod = job_spec["template"]["spec"]
+        containers = [dict(c, args=[*c.get("args", []), "--dry-run"]) for c in pod["containers"]]
+        job_spec = {
+            **job_spec,
+            "template": {**job_spec["template"], "spec": {**pod, "containers": containers}},
+        }
+    kind = "p" if dry_run else "m"
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": f"{cron_name}-{kind}{secrets.token_hex(3)}",
+            "namespace": settings.namespace,
+            "labels": {
+                **template.get("metadata", {}).get("labels", {}),
+                "skybots.dev/run": "preview" if dry_run else "manual",
+            },
+            "annotations": {"cronjob.kubernetes.io/instantiate": "manual"},
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "CronJob",
+                    "name": cron_name,
+                    "uid": cron_job["metadata"]["uid"],
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": job_spec,
+    }
+    created = await kube.create(JOB, settings.namespace, job)
+    return JobStarted(job=created["metadata"]["name"])

@@ -1,0 +1,22 @@
+"""Work that follows a response: the API's fastapi-events handlers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi_events.handlers.local import LocalHandler
+
+log = logging.getLogger(__name__)
+
+
+def register(events: LocalHandler, app: FastAPI) -> None:
+    """Handlers that mirror the users' bots into DynamoDB for listings and analytics."""
+
+    @events.register(event_name="bot.changed")  # type: ignore[untyped-decorator, no-untyped-call]
+    async def mirror_bot(event: tuple[str, dict[str, Any]]) -> None:
+        _, change = event
+        await app.state.services.users.mirror_bot(
+            change["owner"], change["name"], change["summary"], deleted=change["deleted"]
+        )

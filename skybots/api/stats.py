@@ -1,0 +1,91 @@
+"""A bot's runs, summed in time buckets for its charts; cached briefly, as charts poll."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from pydantic import Field
+
+from skybots.bots import FAILED_OUTCOMES, WireModel
+from skybots.stores.runs import RunHistory
+
+Range = Literal["24h", "7d", "30d"]
+# How far back each range reaches, and how wide its buckets are.
+RANGES: dict[str, tuple[timedelta, timedelta]] = {
+    "24h": (timedelta(hours=24), timedelta(hours=1)),
+    "7d": (timedelta(days=7), timedelta(hours=6)),
+    "30d": (timedelta(days=30), timedelta(days=1)),
+}
+
+
+class Bucket(WireModel):
+    """What the bot's runs that started in one time span did."""
+
+    start: datetime
+    """Start of the span (UTC)."""
+    runs: int = 0
+    """Runs."""
+    failed_runs: int = 0
+    """Runs that failed (errors)."""
+    candidates: int = 0
+    """Posts considered."""
+    reposted: int = 0
+    """Posts reposted (dry runs excluded)."""
+    duplicates: int = 0
+    """Candidates already reposted before."""
+    rejected: dict[str, int] = Field(default_factory=dict)
+    """Candidates the filters rejected, by reason."""
+
+
+class Stats(WireModel):
+    """A bot's runs over a range, in equal buckets, oldest first."""
+
+    range: Range
+    """24h, 7d or 30d."""
+    bucket_seconds: int
+    """Width of each bucket."""
+    buckets: list[Bucket]
+    """The buckets, oldest first, empty ones included."""
+
+
+class StatsReader:
+    """Stats from the run history, each answer kept `ttl` seconds: a chart asks every few seconds."""
+
+    def __init__(self, history: RunHistory, namespace: str, *, ttl: float = 30) -> None:
+        self._history, self._namespace, self._ttl = history, namespace, ttl
+        self._cache: dict[tuple[str, str], tuple[float, Stats]] = {}
+
+    async def read(self, bot: str, range_: Range) -> Stats:
+        key = (bot, range_)
+        cached = self._cache.get(key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        stats = await self._compute(bot, range_)
+        self._cache[key] = (time.monotonic() + self._ttl, stats)
+        return stats
+
+    async def _compute(self, bot: str, range_: Range) -> Stats:
+        span, width = RANGES[range_]
+        now = datetime.now(UTC)
+        end = datetime.fromtimestamp(
+            (now.timestamp() // width.total_seconds() + 1) * width.total_seconds(), UTC
+        )
+        start = end - span
+        count = int(span / width)
+        buckets = [Bucket(start=start + width * n) for n in range(count)]
+        rejected: list[Counter[str]] = [Counter() for _ in buckets]
+        for run in await self._history.query(self._namespace, bot, start, end):
+            index = min(count - 1, int((run.started_at - start) / width))
+            bucket = buckets[index]
+            bucket.runs += 1
+            bucket.failed_runs += run.outcome in FAILED_OUTCOMES
+            bucket.candidates += run.candidates
+            bucket.reposted += 0 if run.dry_run else run.reposted
+            bucket.duplicates += run.duplicates
+            rejected[index].update(run.rejected)
+        for bucket, reasons in zip(buckets, rejected, strict=True):
+            bucket.rejected = dict(reasons)
+        return Stats(range=range_, bucket_seconds=int(width.total_seconds()), buckets=buckets)

@@ -1,0 +1,115 @@
+"""The API in-process (ASGI) with real counterparts: the Kubernetes emulator, DynamoDB on moto.
+
+Signed-in clients get a session cookie signed the way the session middleware signs it, for a
+user recorded in DynamoDB as a sign-in would: the sign-in flow itself is tested against a real
+OpenID provider in tests/test_auth.py; here it would only slow every test down.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import itsdangerous
+import pytest
+
+from skybots.api.app import Services, create_app
+from skybots.api.sessions import COOKIE, CSRF_HEADER
+from skybots.settings import ApiSettings
+from skybots.stores.kubernetes import Kubernetes
+from skybots.stores.runs import DynamoRunHistory
+from skybots.stores.users import DynamoUsers, User
+from tests.support.aws import REGION
+
+SESSION_SECRET = "test-session-secret"
+ISSUER = "http://127.0.0.1:1/issuer"
+
+
+@dataclass
+class UserClient:
+    """A signed-in user's HTTP client; it sends the CSRF token, as the web app does."""
+
+    user: User
+    http: httpx.AsyncClient
+    seen: list[str] = field(default_factory=list)  # every response body, for the secrets check
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = await self.http.request(method, path, **kwargs)
+        self.seen.append(response.text)
+        return response
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("POST", path, **kwargs)
+
+    async def patch(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("PATCH", path, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("DELETE", path, **kwargs)
+
+
+@dataclass
+class Api:
+    app: Any
+    settings: ApiSettings
+    services: Services
+    clients: list[UserClient] = field(default_factory=list)
+
+    async def sign_in(self, name: str) -> UserClient:
+        """A user as after their first sign-in, with a client that carries their session."""
+        user, _ = await self.services.users.sign_in(
+            ISSUER, f"sub-{name}", f"{name}@example.com", name.title()
+        )
+        csrf = secrets.token_urlsafe(16)
+        session = {"user": user.id, "csrf": csrf, "expires": int(time.time()) + 3600}
+        cookie = itsdangerous.TimestampSigner(SESSION_SECRET).sign(
+            base64.b64encode(json.dumps(session).encode())
+        )
+        http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://testserver",
+            cookies={COOKIE: cookie.decode()},
+            headers={CSRF_HEADER: csrf},
+        )
+        client = UserClient(user, http)
+        self.clients.append(client)
+        return client
+
+
+def api_settings(namespace: str, aws: str, **overrides: Any) -> ApiSettings:
+    values: dict[str, Any] = {
+        "namespace": namespace,
+        "session_secret": SESSION_SECRET,
+        "dynamodb_endpoint_url": aws,
+        "aws_region": REGION,
+        "users_table": "users",
+        "runs_table": "runs",
+    }
+    return ApiSettings(**(values | overrides))
+
+
+@pytest.fixture
+async def api(cluster: Any, aws: str) -> AsyncIterator[Api]:
+    """The API on the emulator and moto, started (its Bot watch synced) and stopped around the test."""
+    settings = api_settings("skybots", aws, kubernetes_server=str(cluster.url))
+    users = DynamoUsers(settings.users_table, region=REGION, endpoint_url=aws)
+    history = DynamoRunHistory(settings.runs_table, region=REGION, endpoint_url=aws)
+    users.ensure_table()
+    history.ensure_table()
+    services = Services(kube=await Kubernetes.connect(str(cluster.url)), users=users, history=history)
+    app = create_app(settings, services)
+    async with app.router.lifespan_context(app):
+        running = Api(app, settings, services)
+        yield running
+        for client in running.clients:
+            await client.http.aclose()
+    await services.kube.close()

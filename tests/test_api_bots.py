@@ -1,0 +1,339 @@
+"""/api/bots against the Kubernetes emulator (and the real operator where runs are involved) and moto."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from skybots.stores.kubernetes import BOT, CRON_JOB, JOB, SECRET
+from skybots.stores.runs import RunRecord
+from tests.support.api import Api, UserClient
+from tests.support.operator import eventually, operator_running, settings_for_tests
+
+PASSWORD = "sekret-app-pass-0001"
+NS = "skybots"
+
+
+def new_bot(name: str = "news", **spec: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "appPassword": PASSWORD,
+        "spec": {
+            "account": {"handle": "news.bsky.social"},
+            "sources": [{"type": "hashtag", "tag": "python"}],
+            **spec,
+        },
+    }
+
+
+@pytest.fixture
+async def alice(api: Api) -> UserClient:
+    return await api.sign_in("alice")
+
+
+@pytest.fixture
+async def bob(api: Api) -> UserClient:
+    return await api.sign_in("bob")
+
+
+@pytest.fixture(autouse=True)
+def _the_password_never_leaks(api: Api, caplog: pytest.LogCaptureFixture) -> Any:
+    """Whatever a test does, no response and no log line carries an app password."""
+    yield
+    for client in api.clients:
+        assert not any(PASSWORD in body or "second-pass-0002" in body for body in client.seen)
+    assert not any(PASSWORD in record.getMessage() for record in caplog.records)
+
+
+async def created(client: UserClient, **spec: Any) -> dict[str, Any]:
+    response = await client.post("/api/bots", json=new_bot(**spec))
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+# --- making bots ---------------------------------------------------------------------------------
+
+
+async def test_a_bot_becomes_a_bot_resource_with_its_password_in_an_owned_secret(
+    api: Api, alice: UserClient
+) -> None:
+    bot = await created(alice, schedule="*/30 * * * *")
+    assert bot["name"] == "news"
+    assert bot["spec"]["account"] == {"handle": "news.bsky.social", "service": "https://bsky.social"}
+    assert bot["spec"]["schedule"] == "*/30 * * * *"
+
+    kube = api.services.kube
+    [resource] = await kube.list(BOT, NS, f"skybots.dev/owner={alice.user.id}")
+    assert resource["metadata"]["name"] == f"news-{alice.user.id[:8]}"
+    ref = resource["spec"]["account"]["credentialsSecretRef"]
+    secret = await kube.get(SECRET, NS, ref["name"])
+    stored = (
+        secret.get("stringData", {}).get(ref["key"]) or base64.b64decode(secret["data"][ref["key"]]).decode()
+    )
+    assert stored == PASSWORD
+    assert secret["metadata"]["ownerReferences"][0]["uid"] == resource["metadata"]["uid"]
+
+    assert [b["name"] for b in (await alice.get("/api/bots")).json()] == ["news"]
+    assert (await alice.get("/api/bots/news")).json()["resourceVersion"] == resource["metadata"][
+        "resourceVersion"
+    ]
+
+
+async def test_bad_input_is_a_422_naming_the_field_and_changes_nothing(api: Api, alice: UserClient) -> None:
+    cases = {
+        "name": new_bot(name="Not A Name"),
+        "spec.sources[0].tag": new_bot(sources=[{"type": "hashtag", "tag": "#python"}]),
+        "spec.schedule": new_bot(schedule="61 * * * *"),
+        "spec.limits.perRun": new_bot(limits={"perRun": 50, "perHour": 10}),
+        "appPassword": {k: v for k, v in new_bot().items() if k != "appPassword"},
+    }
+    for field, body in cases.items():
+        response = await alice.post("/api/bots", json=body)
+        assert response.status_code == 422, (field, response.text)
+        assert field in [error["field"] for error in response.json()["detail"]], response.json()
+        assert all(error["message"] for error in response.json()["detail"])
+    assert await api.services.kube.list(BOT, NS) == []
+
+
+async def test_the_same_name_twice_is_a_conflict_and_the_quota_holds(api: Api, alice: UserClient) -> None:
+    api.settings.bots_per_user = 2
+    await created(alice)
+    assert (await alice.post("/api/bots", json=new_bot())).status_code == 409
+    await created(alice, name="second")
+    refused = await alice.post("/api/bots", json=new_bot(name="third"))
+    assert refused.status_code == 403
+    assert "the most one user may have" in refused.json()["detail"]
+
+
+# --- changing bots ---------------------------------------------------------------------------------
+
+
+async def test_an_update_needs_the_version_it_was_read_at(api: Api, alice: UserClient) -> None:
+    bot = await created(alice)
+    version = bot["resourceVersion"]
+    changed = await alice.patch(
+        "/api/bots/news",
+        json={"resourceVersion": version, "spec": {"schedule": "@hourly", "filters": {"minLikes": 3}}},
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["spec"]["schedule"] == "@hourly"
+    assert changed.json()["spec"]["filters"]["minLikes"] == 3
+    assert changed.json()["spec"]["sources"] == bot["spec"]["sources"]  # untouched fields stay
+
+    stale = await alice.patch(
+        "/api/bots/news", json={"resourceVersion": version, "spec": {"schedule": "@daily"}}
+    )
+    assert stale.status_code == 409
+    assert (await alice.get("/api/bots/news")).json()["spec"]["schedule"] == "@hourly"
+
+    current = changed.json()["resourceVersion"]
+    invalid = await alice.patch(
+        "/api/bots/news", json={"resourceVersion": current, "spec": {"filters": {"maxAge": "1d"}}}
+    )
+    assert invalid.status_code == 422
+    assert invalid.json()["detail"][0]["field"] == "spec.filters.maxAge"
+    hijack = await alice.patch(
+        "/api/bots/news",
+        json={
+            "resourceVersion": current,
+            "spec": {"account": {"credentialsSecretRef": {"name": "someone-elses"}}},
+        },
+    )
+    assert hijack.status_code == 422
+    assert (await alice.get("/api/bots/news")).json()["resourceVersion"] == current
+
+
+async def test_a_new_app_password_replaces_the_old(api: Api, alice: UserClient) -> None:
+    bot = await created(alice)
+    response = await alice.patch(
+        "/api/bots/news", json={"resourceVersion": bot["resourceVersion"], "appPassword": "second-pass-0002"}
+    )
+    assert response.status_code == 200
+    resource = (await api.services.kube.list(BOT, NS))[0]
+    secret = await api.services.kube.get(
+        SECRET, NS, resource["spec"]["account"]["credentialsSecretRef"]["name"]
+    )
+    assert secret["stringData"]["app-password"] == "second-pass-0002"
+
+
+async def test_pause_resume_and_delete(api: Api, alice: UserClient) -> None:
+    await created(alice)
+    assert (await alice.post("/api/bots/news/pause")).json()["spec"]["suspend"] is True
+    assert (await alice.post("/api/bots/news/resume")).json()["spec"]["suspend"] is False
+    assert (await alice.delete("/api/bots/news")).status_code == 204
+    assert (await alice.get("/api/bots/news")).status_code == 404
+    assert (await alice.get("/api/bots")).json() == []
+    await eventually(lambda: _gone(api), what="the Bot and its Secret deleted")
+
+
+async def _gone(api: Api) -> bool:
+    return not await api.services.kube.list(BOT, NS) and not await api.services.kube.list(SECRET, NS)
+
+
+async def test_changes_are_mirrored_to_dynamodb_after_the_response(api: Api, alice: UserClient) -> None:
+    await created(alice, description="Python news")
+    mirrored = await eventually(lambda: api.services.users.mirrored_bots(alice.user.id), what="mirrored")
+    assert mirrored["news"]["summary"]["description"] == "Python news"
+    assert mirrored["news"]["summary"]["sources"] == ["hashtag"]
+    await alice.delete("/api/bots/news")
+
+    async def deleted() -> bool:
+        return "deletedAt" in (await api.services.users.mirrored_bots(alice.user.id))["news"]
+
+    await eventually(deleted, what="deletion mirrored")
+
+
+async def test_state_changes_need_the_csrf_token(api: Api, alice: UserClient) -> None:
+    alice.http.headers.pop("X-CSRF-Token")
+    refused = await alice.post("/api/bots", json=new_bot())
+    assert refused.status_code == 403
+    assert await api.services.kube.list(BOT, NS) == []
+    assert (await alice.get("/api/bots")).status_code == 200  # reads need none
+
+
+async def test_without_a_session_everything_is_401(api: Api) -> None:
+    client = await api.sign_in("carol")
+    client.http.cookies.clear()
+    for method, path in [("GET", "/api/bots"), ("POST", "/api/bots"), ("GET", "/api/bots/news/stats")]:
+        assert (await client.request(method, path, json={})).status_code == 401
+
+
+# --- one user, another user's bot ----------------------------------------------------------------------
+
+
+ENDPOINTS = [
+    ("GET", "/api/bots/news", None),
+    ("PATCH", "/api/bots/news", {"resourceVersion": "1", "spec": {"schedule": "@daily"}}),
+    ("DELETE", "/api/bots/news", None),
+    ("POST", "/api/bots/news/pause", None),
+    ("POST", "/api/bots/news/resume", None),
+    ("POST", "/api/bots/news/run", None),
+    ("POST", "/api/bots/news/preview", None),
+    ("GET", "/api/bots/news/runs", None),
+    ("GET", "/api/bots/news/runs/bot-news-1", None),
+    ("GET", "/api/bots/news/stats", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
+async def test_another_users_bot_is_a_404_and_stays_as_it_was(
+    api: Api, alice: UserClient, bob: UserClient, method: str, path: str, body: Any
+) -> None:
+    await created(alice)
+    [before] = await api.services.kube.list(BOT, NS)
+    response = await bob.request(method, path, json=body)
+    assert response.status_code == 404, response.text
+    assert "news" in response.json()["detail"]
+    [after] = await api.services.kube.list(BOT, NS)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert await api.services.kube.list(JOB, NS) == []
+    assert (await bob.get("/api/bots")).json() == []
+
+
+# --- runs ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def operator(api: Api, aws: str) -> AsyncIterator[None]:
+    """The real operator beside the API, so that Bots get their CronJobs."""
+    settings = settings_for_tests(
+        NS, aws, kubernetes_server=api.settings.kubernetes_server, runs_table="runs"
+    )
+    async with operator_running(settings):
+        yield
+
+
+@pytest.mark.usefixtures("operator")
+async def test_run_now_and_preview_start_jobs_from_the_bots_cronjob(api: Api, alice: UserClient) -> None:
+    await created(alice)
+    cron_name = f"bot-news-{alice.user.id[:8]}"
+    await eventually(lambda: _exists(api, CRON_JOB, cron_name), what="the operator made the CronJob")
+
+    started = await alice.post("/api/bots/news/run")
+    assert started.status_code == 202
+    preview = await alice.post("/api/bots/news/preview")
+    assert preview.status_code == 202
+    run = await api.services.kube.get(JOB, NS, started.json()["job"])
+    dry = await api.services.kube.get(JOB, NS, preview.json()["job"])
+    assert run["metadata"]["ownerReferences"][0]["name"] == cron_name
+    assert run["metadata"]["labels"]["skybots.dev/bot"] == cron_name.removeprefix("bot-")
+    container = run["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][-1] != "--dry-run"
+    assert dry["spec"]["template"]["spec"]["containers"][0]["args"][-1] == "--dry-run"
+
+
+async def _exists(api: Api, kind: Any, name: str) -> bool:
+    return bool(await api.services.kube.list(kind, NS)) and any(
+        o["metadata"]["name"] == name for o in await api.services.kube.list(kind, NS)
+    )
+
+
+async def test_runs_and_stats_come_from_the_run_history(api: Api, alice: UserClient) -> None:
+    await created(alice)
+    resource = f"news-{alice.user.id[:8]}"
+    now = datetime.now(UTC)
+    history = api.services.history
+    for hours_ago, outcome, reposted, rejected in [
+        (30, "succeeded", 9, {}),
+        (5, "succeeded", 2, {"language": 3}),
+        (1, "upstreamFailed", 0, {}),
+    ]:
+        started = now - timedelta(hours=hours_ago)
+        await history.append(
+            RunRecord.model_validate(
+                {
+                    "namespace": NS,
+                    "bot": resource,
+                    "job": f"bot-{resource}-{hours_ago}",
+                    "outcome": outcome,
+                    "startedAt": started,
+                    "finishedAt": started + timedelta(seconds=4),
+                    "candidates": 10,
+                    "reposted": reposted,
+                    "rejected": rejected,
+                }
+            )
+        )
+    runs = (await alice.get("/api/bots/news/runs")).json()
+    assert [r["job"] for r in runs] == [f"bot-{resource}-1", f"bot-{resource}-5", f"bot-{resource}-30"]
+    assert (await alice.get(f"/api/bots/news/runs/bot-{resource}-5")).json()["rejected"] == {"language": 3}
+    assert (await alice.get("/api/bots/news/runs/nope")).status_code == 404
+
+    day = (await alice.get("/api/bots/news/stats", params={"range": "24h"})).json()
+    assert (day["range"], day["bucketSeconds"], len(day["buckets"])) == ("24h", 3600, 24)
+    assert sum(b["reposted"] for b in day["buckets"]) == 2  # the run 30 hours ago is out of range
+    assert sum(b["failedRuns"] for b in day["buckets"]) == 1
+    assert {k: v for b in day["buckets"] for k, v in b["rejected"].items()} == {"language": 3}
+    week = (await alice.get("/api/bots/news/stats", params={"range": "7d"})).json()
+    assert (len(week["buckets"]), sum(b["reposted"] for b in week["buckets"])) == (28, 11)
+    assert (await alice.get("/api/bots/news/stats", params={"range": "1y"})).status_code == 422
+
+
+# --- operations ------------------------------------------------------------------------------------------
+
+
+async def test_ready_metrics_and_request_ids(api: Api, alice: UserClient) -> None:
+    await created(alice)
+    ready = await alice.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    response = await alice.get("/api/bots", headers={"X-Request-ID": "trace-me"})
+    assert response.headers["X-Request-ID"] == "trace-me"
+    metrics = (await alice.get("/metrics")).text
+    assert 'skybots_api_requests_total{method="GET",route="/api/bots",status="200"}' in metrics
+    assert 'skybots_api_requests_total{method="POST",route="/api/bots",status="201"}' in metrics
+    assert 'skybots_api_users_by_bot_count{bots="1"} 1.0' in metrics
+
+
+async def test_not_ready_when_dynamodb_is_unreachable(api: Api, alice: UserClient) -> None:
+    from skybots.stores.users import DynamoUsers
+
+    api.services.users = DynamoUsers("users", region="eu-central-1", endpoint_url="http://127.0.0.1:9")
+    response = await asyncio.wait_for(alice.get("/readyz"), 60)
+    assert response.status_code == 503
+    assert response.json()["kubernetes"] == "ok"
+    assert response.json()["dynamodb"] != "ok"
