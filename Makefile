@@ -14,6 +14,7 @@ help:
 	@echo "make crd                  regenerate crds/ from the Bot model"
 	@echo "make benchmark-operator   the operator scale benchmark (prints a table)"
 	@echo "make benchmark-reposter   a reposter run against the SDK's, on the local Bluesky network (prints a table)"
+	@echo "make postman              the OpenAPI document and a Postman collection, into build/"
 	@echo "make lock                 re-resolve the Python dependencies into requirements.lock"
 
 install: $(PY_STAMP)
@@ -68,7 +69,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: node22 atproto-network system-packages test-services
 
-test-services: system-packages atproto-network
+test-services: system-packages atproto-network postman-tools
 
 node22: $(NODE22_STAMP)
 
@@ -98,3 +99,22 @@ system-packages:
 		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 		} >.cache/apt.log 2>&1 || { cat .cache/apt.log; exit 1; }; \
 	fi
+
+# The Postman collection is generated from the OpenAPI document by Postman's own converter.
+POSTMAN_DIR := tools/postman
+POSTMAN_STAMP := $(POSTMAN_DIR)/node_modules/.installed-$(shell cat $(POSTMAN_DIR)/package-lock.json | sha1sum | cut -c1-12)
+
+.PHONY: postman-tools postman
+
+postman-tools: $(POSTMAN_STAMP)
+
+$(POSTMAN_STAMP): $(NODE22_STAMP)
+	cd $(POSTMAN_DIR) && PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" npm ci $(NPM_QUIET)
+	touch $@
+
+postman: install postman-tools
+	mkdir -p build
+	$(BIN)/skybots openapi --output build/openapi.json
+	PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" node $(POSTMAN_DIR)/node_modules/.bin/openapi2postmanv2 \
+		-s build/openapi.json -o build/skybots.postman_collection.json -p -O folderStrategy=Tags >/dev/null
+	@echo "build/openapi.json and build/skybots.postman_collection.json written"

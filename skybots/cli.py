@@ -84,3 +84,40 @@ def operator(
         verbose=verbose, log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.PLAIN
     )
     asyncio.run(run_operator(settings, clusterwide=all_namespaces, create_tables=create_tables))
+
+
+@main.command()
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@click.option(
+    "--create-tables", is_flag=True, help="Create the DynamoDB tables when missing (local stand-ins)."
+)
+def api(host: str, port: int, create_tables: bool) -> None:
+    """Run the API: sign-in, /api/bots, the pages and the web app. Settings: SKYBOTS_* (docs/configuration.md)."""
+    import uvicorn
+
+    from skybots.api.app import create_app
+    from skybots.api.observability import configure_logging
+    from skybots.settings import ApiSettings
+
+    configure_logging()
+    app = create_app(ApiSettings(), create_tables=create_tables)
+    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True, forwarded_allow_ips="*")
+
+
+@main.command()
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write here, not to stdout."
+)
+def openapi(output: Path | None) -> None:
+    """Print the API's OpenAPI document (JSON)."""
+    import json
+
+    from skybots.api.app import create_app
+    from skybots.settings import ApiSettings
+
+    document = json.dumps(create_app(ApiSettings(session_secret="unused")).openapi(), indent=2) + "\n"
+    if output:
+        output.write_text(document)
+    else:
+        click.echo(document, nl=False)

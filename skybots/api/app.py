@@ -61,10 +61,14 @@ async def build_services(settings: ApiSettings, *, create_tables: bool = False) 
     )
 
 
-def create_app(settings: ApiSettings, services: Services | None = None) -> FastAPI:
+def create_app(
+    settings: ApiSettings, services: Services | None = None, *, create_tables: bool = False
+) -> FastAPI:
+    """The app; `services` for tests, else built at start-up (`create_tables` for local stand-ins)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = ready = services or await build_services(settings)
+        app.state.services = ready = services or await build_services(settings, create_tables=create_tables)
         app.state.bot_cache = cache = BotCache(ready.kube, settings.namespace)
         app.state.stats = StatsReader(ready.history, settings.namespace)
         await cache.start()

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi_events.dispatcher import dispatch
-from pydantic import ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from skybots import bots
 from skybots.api.bot_cache import MANAGED_BY_API, OWNER_LABEL, BotCache
@@ -36,7 +36,37 @@ from skybots.stores.kubernetes import (
 from skybots.stores.runs import RunHistory, RunRecord
 from skybots.stores.users import User
 
-router = APIRouter(prefix="/api/bots", tags=["bots"])
+
+class Problem(BaseModel):
+    """Why a request was refused."""
+
+    detail: str
+
+
+class FieldProblem(BaseModel):
+    """One field of a refused request, and what is wrong with it."""
+
+    field: str
+    message: str
+
+
+class Invalid(BaseModel):
+    """The fields of a refused request (422)."""
+
+    detail: list[FieldProblem]
+
+
+router = APIRouter(
+    prefix="/api/bots",
+    tags=["bots"],
+    responses={
+        401: {"model": Problem, "description": "Not signed in."},
+        403: {"model": Problem, "description": "No valid CSRF token, or over the quota."},
+        404: {"model": Problem, "description": "You have no such bot."},
+        409: {"model": Problem, "description": "The bot changed since you read it, or its name is taken."},
+        422: {"model": Invalid, "description": "A field is invalid: each problem names it."},
+    },
+)
 
 NAME_LENGTH = bots.MAX_BOT_NAME_LENGTH - 9  # room for "-<owner>"
 PASSWORD_KEY = "app-password"

