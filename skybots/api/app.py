@@ -71,6 +71,8 @@ def create_app(
         app.state.services = ready = services or await build_services(settings, create_tables=create_tables)
         app.state.bot_cache = cache = BotCache(ready.kube, settings.namespace)
         app.state.stats = StatsReader(ready.history, settings.namespace)
+        app.state.views = bots.Views()
+        app.state.known_users = sessions.KnownUsers(ready.users)
         await cache.start()
         try:
             yield

@@ -173,6 +173,36 @@ def view(bot: dict[str, Any]) -> BotView:
     )
 
 
+class Views:
+    """Each bot's view, serialized once per resourceVersion: listings are served as ready bytes."""
+
+    def __init__(self) -> None:
+        self._by_resource: dict[str, tuple[str, bytes]] = {}
+
+    def json(self, bot: dict[str, Any]) -> bytes:
+        resource, version = bot["metadata"]["name"], bot["metadata"]["resourceVersion"]
+        cached = self._by_resource.get(resource)
+        if cached is None or cached[0] != version:
+            cached = (version, view(bot).model_dump_json(by_alias=True).encode())
+            self._by_resource[resource] = cached
+        return cached[1]
+
+    def drop(self, resource: str) -> None:
+        self._by_resource.pop(resource, None)
+
+
+def _views(request: Request) -> Views:
+    views: Views = request.app.state.views
+    return views
+
+
+ViewsDep = Annotated[Views, Depends(_views)]
+
+
+def _json(content: bytes, status_code: int = 200) -> Response:
+    return Response(content, status_code=status_code, media_type="application/json")
+
+
 def owned(cache: BotCache, user: User, name: str) -> dict[str, Any]:
     """The user's bot by name; 404 for anyone else's, exactly as for one that does not exist."""
     bot = cache.get(resource_name(user, name))
@@ -210,16 +240,17 @@ def _mirror(user: User, name: str, spec: BotSpec | None) -> None:
 # --- reading ---------------------------------------------------------------------------------
 
 
-@router.get("")
-async def list_bots(user: SignedIn, cache: Cache) -> list[BotView]:
+@router.get("", response_model=list[BotView])
+async def list_bots(user: SignedIn, cache: Cache, views: ViewsDep) -> Response:
     """Your bots."""
-    return sorted((view(bot) for bot in cache.owned_by(user.id)), key=lambda b: b.name)
+    mine = sorted(cache.owned_by(user.id), key=lambda bot: str(bot["metadata"]["name"]))
+    return _json(b"[" + b",".join(views.json(bot) for bot in mine) + b"]")
 
 
-@router.get("/{name}")
-async def get_bot(name: str, user: SignedIn, cache: Cache) -> BotView:
+@router.get("/{name}", response_model=BotView)
+async def get_bot(name: str, user: SignedIn, cache: Cache, views: ViewsDep) -> Response:
     """One of your bots."""
-    return view(owned(cache, user, name))
+    return _json(views.json(owned(cache, user, name)))
 
 
 # --- changing ----------------------------------------------------------------------------------
@@ -286,12 +317,15 @@ async def update_bot(
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_bot(name: str, user: SignedIn, cache: Cache, kube: Kube, settings: Settings) -> Response:
+async def delete_bot(
+    name: str, user: SignedIn, cache: Cache, kube: Kube, settings: Settings, request_views: ViewsDep
+) -> Response:
     """Delete a bot; its Secret, CronJob and config go with it."""
     bot = owned(cache, user, name)
     with contextlib.suppress(NotFound):  # already gone
         await kube.delete(BOT, settings.namespace, bot["metadata"]["name"])
     await cache.forget(bot["metadata"]["name"])
+    request_views.drop(bot["metadata"]["name"])
     _mirror(user, name, None)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -360,18 +394,18 @@ async def get_run(
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"No collected run {job!r} of {name!r} (yet).")
 
 
-@router.get("/{name}/stats")
+@router.get("/{name}/stats", response_model=Stats)
 async def get_stats(
     name: str,
     user: SignedIn,
     cache: Cache,
     request: Request,
     range: Annotated[Literal["24h", "7d", "30d"], Query(description="How far back: 24h, 7d or 30d.")] = "24h",
-) -> Stats:
+) -> Response:
     """What the bot did, in time buckets: reposts, candidates, rejections by reason, failed runs."""
     bot = owned(cache, user, name)
     reader: StatsReader = request.app.state.stats
-    return await reader.read(bot["metadata"]["name"], range)
+    return _json(await reader.read(bot["metadata"]["name"], range))
 
 
 # --- plumbing ---------------------------------------------------------------------------------------

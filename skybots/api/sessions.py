@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
-from skybots.stores.users import User
+from skybots.stores.users import User, Users
 
 COOKIE = "skybots_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -47,7 +47,7 @@ async def current_user(request: Request) -> User:
         request.headers.get(CSRF_HEADER, ""), str(session.get("csrf", ""))
     ):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"Missing or wrong {CSRF_HEADER} header.")
-    user: User | None = await request.app.state.services.users.get(session["user"])
+    user: User | None = await request.app.state.known_users.get(session["user"])
     if user is None:
         session.clear()
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Sign in first.")
@@ -55,3 +55,20 @@ async def current_user(request: Request) -> User:
 
 
 SignedIn = Annotated[User, Depends(current_user)]
+
+
+class KnownUsers:
+    """Users by id, kept a minute: every request needs its user, and DynamoDB is a network away."""
+
+    def __init__(self, users: Users, ttl: float = 60) -> None:
+        self._users, self._ttl = users, ttl
+        self._known: dict[str, tuple[float, User | None]] = {}
+
+    async def get(self, user_id: str) -> User | None:
+        cached = self._known.get(user_id)
+        if cached is None or cached[0] < time.monotonic():
+            cached = (time.monotonic() + self._ttl, await self._users.get(user_id))
+            if len(self._known) > 100_000:
+                self._known.clear()
+            self._known[user_id] = cached
+        return cached[1]

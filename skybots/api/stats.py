@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -52,20 +53,36 @@ class Stats(WireModel):
 
 
 class StatsReader:
-    """Stats from the run history, each answer kept `ttl` seconds: a chart asks every few seconds."""
+    """Stats from the run history as JSON; charts poll, so answers are kept and refreshed behind them.
+
+    An answer is fresh for `ttl` seconds; after that the stale one is still served while one
+    refresh runs, and concurrent first requests for a bot share one computation.
+    """
 
     def __init__(self, history: RunHistory, namespace: str, *, ttl: float = 30) -> None:
         self._history, self._namespace, self._ttl = history, namespace, ttl
-        self._cache: dict[tuple[str, str], tuple[float, Stats]] = {}
+        self._answers: dict[tuple[str, Range], tuple[float, bytes]] = {}
+        self._computing: dict[tuple[str, Range], asyncio.Task[bytes]] = {}
 
-    async def read(self, bot: str, range_: Range) -> Stats:
+    async def read(self, bot: str, range_: Range) -> bytes:
         key = (bot, range_)
-        cached = self._cache.get(key)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
-        stats = await self._compute(bot, range_)
-        self._cache[key] = (time.monotonic() + self._ttl, stats)
-        return stats
+        answer = self._answers.get(key)
+        if answer is not None and answer[0] > time.monotonic():
+            return answer[1]
+        task = self._computing.get(key) or self._start(key)
+        return answer[1] if answer is not None else await asyncio.shield(task)
+
+    def _start(self, key: tuple[str, Range]) -> asyncio.Task[bytes]:
+        async def compute() -> bytes:
+            try:
+                stats = (await self._compute(*key)).model_dump_json(by_alias=True).encode()
+                self._answers[key] = (time.monotonic() + self._ttl, stats)
+                return stats
+            finally:
+                del self._computing[key]
+
+        task = self._computing[key] = asyncio.create_task(compute())
+        return task
 
     async def _compute(self, bot: str, range_: Range) -> Stats:
         span, width = RANGES[range_]
