@@ -5,18 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 
 from skybots.bots import field_docstrings
 from skybots.reposter.config import ReposterSettings
-from skybots.settings import OperatorSettings
+from skybots.settings import ApiSettings, OperatorSettings
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
 
 
-@pytest.mark.parametrize("name", list(OperatorSettings.model_fields))
-def test_every_operator_setting_is_documented(name: str) -> None:
-    field = OperatorSettings.model_fields[name]
+SETTINGS = [(model, name) for model in (OperatorSettings, ApiSettings) for name in model.model_fields]
+
+
+@pytest.mark.parametrize(("model", "name"), SETTINGS, ids=[f"{m.__name__}.{n}" for m, n in SETTINGS])
+def test_every_operator_and_api_setting_is_documented(model: type[BaseSettings], name: str) -> None:
+    field = model.model_fields[name]
     default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+    if isinstance(default, SecretStr):
+        default = default.get_secret_value()
     shown = ",".join(default) if isinstance(default, list) else "" if default is None else str(default)
     assert f"| `SKYBOTS_{name.upper()}` | `{shown}` |" in DOC
     assert field.description, f"{name} has no docstring"
