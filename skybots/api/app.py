@@ -10,7 +10,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -22,11 +22,12 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.middleware.sessions import SessionMiddleware
 
 from skybots import __version__
-from skybots.api import bots, observability, sessions
+from skybots.api import bots, mail_events, observability, sessions
 from skybots.api import events as api_events
 from skybots.api.bot_cache import BotCache
 from skybots.api.stats import StatsReader
 from skybots.bots import error_paths
+from skybots.mail import ConsoleMailer, Mailer, mailer_for
 from skybots.settings import ApiSettings
 from skybots.stores.kubernetes import BOT, Kubernetes
 from skybots.stores.runs import DynamoRunHistory, RunHistory
@@ -42,6 +43,7 @@ class Services:
     kube: Kubernetes
     users: Users
     history: RunHistory
+    mailer: Mailer = field(default_factory=ConsoleMailer)
 
 
 async def build_services(settings: ApiSettings, *, create_tables: bool = False) -> Services:
@@ -58,6 +60,7 @@ async def build_services(settings: ApiSettings, *, create_tables: bool = False) 
         kube=await Kubernetes.connect(settings.kubernetes_server),
         users=users,
         history=history,
+        mailer=mailer_for(settings),
     )
 
 
@@ -111,6 +114,7 @@ def create_app(
     app.state.events = events = LocalHandler()  # type: ignore[no-untyped-call]
     app.add_middleware(EventHandlerASGIMiddleware, handlers=[events])
     api_events.register(events, app)
+    mail_events.register(events, app)
     app.include_router(bots.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     observability.install(app, metrics)

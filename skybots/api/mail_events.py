@@ -1,0 +1,37 @@
+"""Mail that follows an API event, sent after the response so that no request waits on Mailjet.
+
+A route dispatches the event (`fastapi_events.dispatcher.dispatch`); the app's LocalHandler
+runs the handler once the response has gone out. A mail that fails is logged, never raised:
+the request it follows has already succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi_events.handlers.local import LocalHandler
+from fastapi_events.typing import Event
+
+from skybots.mail import Mailer, app_url
+from skybots.settings import ApiSettings
+
+log = logging.getLogger(__name__)
+
+USER_SIGNED_UP = "user.signed_up"
+"""A first sign-in; payload {"id", "email", "name"}."""
+
+
+def register(events: LocalHandler, app: FastAPI) -> None:
+    """Register the mail handlers on the app's LocalHandler; they use the app's mailer (Services.mailer)."""
+    settings: ApiSettings = app.state.settings
+
+    async def welcome(event: Event) -> None:
+        _, user = event
+        mailer: Mailer = app.state.services.mailer
+        try:
+            await mailer.send(user["email"], user["name"], "welcome", {"app_url": app_url(settings)})
+        except Exception:
+            log.exception("The welcome mail to user %s was not sent", user["id"])
+
+    events.register(welcome, event_name=USER_SIGNED_UP)  # type: ignore[no-untyped-call]
