@@ -7,11 +7,12 @@ BIN := $(VENV)/bin
 # Reinstall whenever the project's dependencies or their lock change.
 PY_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 
-.PHONY: help install test lint typecheck pytest crd lock benchmark-operator benchmark-reposter
+.PHONY: help install test lint typecheck pytest crd css css-watch lock benchmark-operator benchmark-reposter
 
 help:
 	@echo "make test                 install everything the tests need, then lint, type-check and run the tests"
 	@echo "make crd                  regenerate crds/ from the Bot model"
+	@echo "make css                  rebuild skybots/api/static/site.css from the page templates (css-watch: on every change)"
 	@echo "make benchmark-operator   the operator scale benchmark (prints a table)"
 	@echo "make benchmark-reposter   a reposter run against the SDK's, on the local Bluesky network (prints a table)"
 	@echo "make postman              the OpenAPI document and a Postman collection, into build/"
@@ -69,7 +70,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: node22 atproto-network system-packages test-services
 
-test-services: system-packages atproto-network postman-tools
+test-services: system-packages atproto-network postman-tools tailwind
 
 node22: $(NODE22_STAMP)
 
@@ -118,3 +119,26 @@ postman: install postman-tools
 	PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" node $(POSTMAN_DIR)/node_modules/.bin/openapi2postmanv2 \
 		-s build/openapi.json -o build/skybots.postman_collection.json -p -O folderStrategy=Tags >/dev/null
 	@echo "build/openapi.json and build/skybots.postman_collection.json written"
+
+# --- The landing pages' stylesheet: Tailwind CSS on the same Node 22 -------------------------
+# skybots/api/static/site.css is built from the page templates and committed, so that the package
+# serves it wherever it is installed (pip, an image) with no Node; tests/test_pages.py rebuilds it
+# and fails when the committed file is stale.
+TAILWIND_DIR := tools/tailwind
+TAILWIND_STAMP := $(TAILWIND_DIR)/node_modules/.installed-$(shell cat $(TAILWIND_DIR)/package-lock.json | sha1sum | cut -c1-12)
+TAILWIND := PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" $(TAILWIND_DIR)/node_modules/.bin/tailwindcss \
+	--input $(TAILWIND_DIR)/input.css --output skybots/api/static/site.css --minify
+
+.PHONY: tailwind
+
+tailwind: $(TAILWIND_STAMP)
+
+$(TAILWIND_STAMP): $(NODE22_STAMP)
+	cd $(TAILWIND_DIR) && PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" npm ci $(NPM_QUIET)
+	touch $@
+
+css: tailwind
+	$(TAILWIND)
+
+css-watch: tailwind
+	$(TAILWIND) --watch

@@ -128,3 +128,8 @@ class ApiSettings(BaseSettings):
 
     sentry_dsn: SecretStr = SecretStr("")
     """Errors go to Sentry when set."""
+
+    spa_dir: str | None = None
+    """The web app's built files, served at /app/; unset: the build shipped in the package, if any."""
+    dev_reload: bool = False
+    """Development: pages reload in the browser when a template or the stylesheet changes."""

@@ -22,7 +22,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.middleware.sessions import SessionMiddleware
 
 from skybots import __version__
-from skybots.api import bots, mail_events, observability, sessions
+from skybots.api import bots, mail_events, observability, pages, sessions
 from skybots.api import events as api_events
 from skybots.api.bot_cache import BotCache
 from skybots.api.stats import StatsReader
@@ -116,6 +116,7 @@ def create_app(
     api_events.register(events, app)
     mail_events.register(events, app)
     app.include_router(bots.router)
+    app.include_router(pages.router(settings))
     app.add_exception_handler(RequestValidationError, _invalid_request)
     observability.install(app, metrics)
 

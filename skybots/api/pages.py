@@ -1,0 +1,121 @@
+"""The pages a visitor sees before the web app: home, sign-in and privacy; the stylesheet; the SPA.
+
+The pages are Jinja2 templates (templates/pages/) on one layout, styled by static/site.css,
+which Tailwind builds from these templates (`make css`; the built file is committed, so a
+plain `pip install` serves it). `/app/` serves the SPA's built files, falling back to its
+index.html for client-side routes; without a build it says so instead of a bare 404.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from starlette.routing import WebSocketRoute
+
+from skybots.settings import ApiSettings
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+BUILT_SPA = STATIC / "app"
+
+# Codes the sign-in flow redirects with (/sign-in?error=<code>). Anything else gets the generic
+# message: the code itself is never shown, so a crafted link cannot put words on the page.
+SIGN_IN_ERRORS = {
+    "unverified_email": "Your Google account's email address is not verified yet. "
+    "Verify it with Google, then sign in again.",
+    "not_allowed": "This skybots is open to invited people only, and your address is not on its list. "
+    "Ask whoever runs it to add you.",
+    "state_mismatch": "That sign-in expired or was started in another tab or browser. Please sign in again.",
+    "provider_error": "Google could not complete the sign-in. Please try again in a moment.",
+}
+GENERIC_SIGN_IN_ERROR = "The sign-in did not work. Please try again."
+
+
+def spa_directory(settings: ApiSettings) -> Path | None:
+    """Where the SPA's build is: the setting, else the copy shipped in the package; None when absent."""
+    directory = Path(settings.spa_dir) if settings.spa_dir else BUILT_SPA
+    if (directory / "index.html").is_file():
+        return directory
+    if settings.spa_dir:
+        log.warning("SKYBOTS_SPA_DIR=%s holds no index.html: /app/ says the web app is not built", directory)
+    return None
+
+
+def router(settings: ApiSettings) -> APIRouter:
+    """The pages, /static, /app and, with `dev_reload`, a reload socket that the pages listen to."""
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+    )
+    environment.globals["hot_reload"] = ""  # with dev_reload, each page's context holds the script
+    templates = Jinja2Templates(env=environment)
+    pages = _with_hot_reload(templates) if settings.dev_reload else APIRouter(include_in_schema=False)
+
+    def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        return templates.TemplateResponse(request, f"pages/{name}", context, status_code=status_code)
+
+    @pages.get("/", response_class=HTMLResponse)
+    async def home(request: Request) -> HTMLResponse:
+        return page(request, "home.html")
+
+    @pages.get("/sign-in", response_class=HTMLResponse)
+    async def sign_in(request: Request, error: str | None = None) -> HTMLResponse:
+        message = None if error is None else SIGN_IN_ERRORS.get(error, GENERIC_SIGN_IN_ERROR)
+        return page(request, "sign_in.html", error=message)
+
+    @pages.get("/privacy", response_class=HTMLResponse)
+    async def privacy(request: Request) -> HTMLResponse:
+        return page(request, "privacy.html")
+
+    pages.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    spa = spa_directory(settings)
+    if spa is not None:
+        # Files first; a path that is no file gets index.html when a browser navigates to it
+        # (Accept: text/html), and a 404 otherwise, so a missing script is not answered with HTML.
+        pages.frontend("/app", directory=spa, fallback="index.html", check_dir=True)
+    else:
+
+        @pages.get("/app/{path:path}", response_class=HTMLResponse)
+        async def app_not_built(request: Request, path: str) -> HTMLResponse:
+            return page(request, "app_not_built.html", status_code=503)
+
+    return pages
+
+
+def _with_hot_reload(templates: Jinja2Templates) -> APIRouter:
+    """Development: pages reload themselves when a template or the stylesheet changes (arel)."""
+    import arel
+
+    hot_reload = arel.HotReload(paths=[arel.Path(str(TEMPLATES)), arel.Path(str(STATIC))])
+
+    @asynccontextmanager
+    async def watching(_: Any) -> AsyncIterator[None]:
+        await hot_reload.startup()
+        try:
+            yield
+        finally:
+            await hot_reload.shutdown()
+
+    def script(request: Request) -> dict[str, Any]:
+        socket = request.base_url.replace(scheme="wss" if request.url.scheme == "https" else "ws")
+        return {"hot_reload": Markup(hot_reload.script(f"{socket}hot-reload"))}
+
+    templates.context_processors.append(script)
+    pages = APIRouter(include_in_schema=False, lifespan=watching)
+    pages.routes.append(WebSocketRoute("/hot-reload", hot_reload, name="hot_reload"))
+    return pages
