@@ -120,9 +120,9 @@ class ApiSettings(BaseSettings):
     mailjet_api_key: SecretStr = SecretStr("")
     """Mailjet's API key; unset: mails are written to the log instead of sent."""
     mailjet_api_secret: SecretStr = SecretStr("")
-    """Mailjet's API secret."""
+    """Mailjet's API secret (set both keys, or neither: one alone stops the API at start-up)."""
     mailjet_url: str = "https://api.mailjet.com/"
-    """Mailjet's API address (tests point it at a recorder)."""
+    """Mailjet's API address: a mailjet.com host, or a loopback one (tests point it at a recorder)."""
     mail_from: str = "skybots <noreply@skybots.dev>"
     """Sender of every mail."""
 

@@ -226,6 +226,14 @@ def test_mailer_for_picks_by_the_keys(caplog: pytest.LogCaptureFixture) -> None:
 
     with pytest.raises(ValueError, match="SKYBOTS_MAILJET_API_SECRET is not set"):
         mailer_for(ApiSettings(mailjet_api_key=SecretStr("k"), mailjet_api_secret=SecretStr("")))
+    with pytest.raises(ValueError, match=r"Hostname 'mail\.example\.org' is not permitted"):
+        mailer_for(
+            ApiSettings(
+                mailjet_api_key=SecretStr("k"),
+                mailjet_api_secret=SecretStr("s"),
+                mailjet_url="https://mail.example.org/",
+            )
+        )
     with pytest.raises(ValueError, match="SKYBOTS_MAIL_FROM must be an address"):
         mailer_for(
             ApiSettings(
