@@ -6,6 +6,7 @@ their own `Services` (pointed at the Kubernetes emulator, moto, a mail recorder)
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.middleware.sessions import SessionMiddleware
 
 from skybots import __version__
-from skybots.api import bots, mail_events, observability, pages, sessions
+from skybots.api import alerts, bots, mail_events, observability, pages, sessions
 from skybots.api import events as api_events
 from skybots.api.bot_cache import BotCache
 from skybots.api.stats import StatsReader
@@ -72,7 +73,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = ready = services or await build_services(settings, create_tables=create_tables)
-        app.state.bot_cache = cache = BotCache(ready.kube, settings.namespace)
+        app.state.bot_cache = cache = BotCache(
+            ready.kube, settings.namespace, on_change=functools.partial(alerts.on_bot_change, app)
+        )
         app.state.stats = StatsReader(ready.history, settings.namespace)
         app.state.views = bots.Views()
         app.state.known_users = sessions.KnownUsers(ready.users)

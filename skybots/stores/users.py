@@ -46,6 +46,10 @@ class Users(Protocol):
         """The owner's bots as last mirrored, by name (deleted ones included, with deletedAt)."""
         ...
 
+    async def claim_alert(self, owner: str, alert: str) -> bool:
+        """True for the first caller only, per owner and alert: API replicas agree on who sends a mail."""
+        ...
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
@@ -158,6 +162,19 @@ class DynamoUsers:
 
     async def mirrored_bots(self, owner: str) -> dict[str, dict[str, Any]]:
         return await asyncio.to_thread(self._mirrored_bots, owner)
+
+    async def claim_alert(self, owner: str, alert: str) -> bool:
+        return await asyncio.to_thread(self._claim_alert, owner, alert)
+
+    def _claim_alert(self, owner: str, alert: str) -> bool:
+        item = {"pk": {"S": f"USER#{owner}"}, "sk": {"S": f"ALERT#{alert}"}, "sentAt": {"S": _now()}}
+        try:
+            self._client.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def _mirrored_bots(self, owner: str) -> dict[str, dict[str, Any]]:
         import json

@@ -1,0 +1,87 @@
+"""A bot's condition turning bad reaches its owner by mail: once per transition, whatever the replicas."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from skybots.api.app import create_app
+from skybots.mail import MailjetMailer
+from skybots.stores.kubernetes import BOT
+from tests.support.api import Api
+from tests.support.mailjet import MailjetRecorder
+from tests.support.operator import eventually
+
+NS = "skybots"
+
+
+def failing(since: datetime) -> dict[str, Any]:
+    stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "Ready",
+                "message": "",
+                "lastTransitionTime": stamp,
+            },
+            {
+                "type": "Healthy",
+                "status": "False",
+                "reason": "RunsFailing",
+                "message": "3 runs failed in a row; the last: Job bot-x upstreamFailed",
+                "lastTransitionTime": stamp,
+            },
+        ]
+    }
+
+
+async def test_runs_failing_mails_the_owner_once_per_transition_across_replicas(
+    api: Api, mailjet_recorder: MailjetRecorder
+) -> None:
+    mailer = MailjetMailer("key", "secret", sender="skybots <noreply@skybots.dev>", url=mailjet_recorder.url)
+    api.services.mailer = mailer
+    alice = await api.sign_in("alice")
+    assert (
+        await alice.post(
+            "/api/bots",
+            json={
+                "name": "news",
+                "appPassword": "p4ss-word",
+                "spec": {"account": {"handle": "news.bsky.social"}, "sources": [{"type": "mentions"}]},
+            },
+        )
+    ).status_code == 201
+    [bot] = await api.services.kube.list(BOT, NS)
+    name = bot["metadata"]["name"]
+
+    second = create_app(api.settings, api.services)  # another replica, watching the same Bots
+    async with second.router.lifespan_context(second):
+        first_failure = datetime.now(UTC) - timedelta(minutes=5)
+        await api.services.kube.patch(BOT, NS, name, {"status": failing(first_failure)}, subresource="status")
+        await eventually(lambda: _mails(mailjet_recorder, 1), what="one mail")
+        message = mailjet_recorder.calls[0].body["Messages"][0]
+        assert message["To"] == [{"Email": "alice@example.com", "Name": "Alice"}]
+        assert "news" in message["Subject"]
+        assert "3 runs failed in a row" in message["TextPart"]
+
+        # Still failing, a new message: the same transition, no new mail.
+        status = failing(first_failure)
+        status["conditions"][1]["message"] = "4 runs failed in a row"
+        await api.services.kube.patch(BOT, NS, name, {"status": status}, subresource="status")
+        # Failing again later (after a recovery): a new transition, a new mail.
+        await api.services.kube.patch(
+            BOT, NS, name, {"status": failing(datetime.now(UTC))}, subresource="status"
+        )
+        await eventually(lambda: _mails(mailjet_recorder, 2), what="a second mail")
+
+    restarted = create_app(api.settings, api.services)  # a restart sees the same conditions: nothing again
+    async with restarted.router.lifespan_context(restarted):
+        await restarted.state.bot_cache.synced.wait()
+    assert len(mailjet_recorder.calls) == 2
+
+
+async def _mails(recorder: MailjetRecorder, count: int) -> bool:
+    assert len(recorder.calls) <= count, recorder.calls
+    return len(recorder.calls) == count
