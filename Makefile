@@ -68,7 +68,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: node22 atproto-network system-packages test-services
 
-test-services: system-packages atproto-network
+test-services: system-packages atproto-network oidc-provider
 
 node22: $(NODE22_STAMP)
 
@@ -98,3 +98,15 @@ system-packages:
 		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 		} >.cache/apt.log 2>&1 || { cat .cache/apt.log; exit 1; }; \
 	fi
+
+# --- The OpenID provider standing in for Google: npm oidc-provider on the same Node 22 ----------
+OIDC_PROVIDER_DIR := tools/oidc-provider
+OIDC_PROVIDER_STAMP := $(OIDC_PROVIDER_DIR)/node_modules/.installed-$(shell cat $(OIDC_PROVIDER_DIR)/package-lock.json | sha1sum | cut -c1-12)
+
+.PHONY: oidc-provider
+
+oidc-provider: $(OIDC_PROVIDER_STAMP)
+
+$(OIDC_PROVIDER_STAMP): $(NODE22_STAMP)
+	cd $(OIDC_PROVIDER_DIR) && PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" npm ci $(NPM_QUIET)
+	touch $@
