@@ -20,7 +20,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.middleware.sessions import SessionMiddleware
 
 from skybots import __version__
-from skybots.api import observability, sessions
+from skybots.api import observability, oidc, sessions
 from skybots.settings import ApiSettings
 from skybots.stores.kubernetes import Kubernetes
 from skybots.stores.runs import DynamoRunHistory, RunHistory
@@ -95,6 +95,8 @@ def create_app(settings: ApiSettings, services: Services | None = None) -> FastA
     app.state.events = events = LocalHandler()  # type: ignore[no-untyped-call]
     app.add_middleware(EventHandlerASGIMiddleware, handlers=[events])
     observability.install(app, metrics)
+
+    app.include_router(oidc.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
