@@ -11,7 +11,7 @@ import yarl
 
 from tests.support.kubernetes import ClusterEmulator
 
-pytest_plugins = ["tests.support.aws", "tests.support.services"]
+pytest_plugins = ["tests.support.aws", "tests.support.services", "tests.support.oidc", "tests.support.api"]
 
 
 def closing_client(base_url: yarl.URL) -> aiohttp.ClientSession:
