@@ -70,7 +70,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: node22 atproto-network system-packages test-services
 
-test-services: system-packages atproto-network postman-tools tailwind
+test-services: system-packages atproto-network postman-tools tailwind oidc-provider
 
 node22: $(NODE22_STAMP)
 
@@ -142,3 +142,14 @@ css: tailwind
 
 css-watch: tailwind
 	$(TAILWIND) --watch
+# --- The OpenID provider standing in for Google: npm oidc-provider on the same Node 22 ----------
+OIDC_PROVIDER_DIR := tools/oidc-provider
+OIDC_PROVIDER_STAMP := $(OIDC_PROVIDER_DIR)/node_modules/.installed-$(shell cat $(OIDC_PROVIDER_DIR)/package-lock.json | sha1sum | cut -c1-12)
+
+.PHONY: oidc-provider
+
+oidc-provider: $(OIDC_PROVIDER_STAMP)
+
+$(OIDC_PROVIDER_STAMP): $(NODE22_STAMP)
+	cd $(OIDC_PROVIDER_DIR) && PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" npm ci $(NPM_QUIET)
+	touch $@

@@ -11,7 +11,14 @@ import yarl
 
 from tests.support.kubernetes import ClusterEmulator
 
-pytest_plugins = ["tests.support.aws", "tests.support.services", "tests.support.api", "tests.support.mailjet"]
+pytest_plugins = [
+    "tests.support.aws",
+    "tests.support.services",
+    "tests.support.oidc",
+    "tests.support.api",
+    "tests.support.signin",
+    "tests.support.mailjet",
+]
 
 
 def closing_client(base_url: yarl.URL) -> aiohttp.ClientSession:

@@ -16,7 +16,7 @@ from fastapi_events.dispatcher import dispatch
 from pydantic import SecretStr
 
 from skybots.api.app import Services, build_services, create_app
-from skybots.api.mail_events import USER_SIGNED_UP
+from skybots.api.events import USER_SIGNED_UP
 from skybots.mail import ConsoleMailer, MailError, MailjetMailer, app_url, mailer_for, notify_bot_trouble
 from skybots.settings import ApiSettings
 from skybots.stores.users import User

@@ -23,7 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.middleware.sessions import SessionMiddleware
 
 from skybots import __version__
-from skybots.api import alerts, bots, mail_events, observability, pages, sessions
+from skybots.api import alerts, bots, mail_events, observability, oidc, pages, sessions
 from skybots.api import events as api_events
 from skybots.api.bot_cache import BotCache
 from skybots.api.stats import StatsReader
@@ -122,6 +122,8 @@ def create_app(
     app.include_router(pages.router(settings))
     app.add_exception_handler(RequestValidationError, _invalid_request)
     observability.install(app, metrics)
+
+    app.include_router(oidc.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from skybots import bots
 from skybots.api.bot_cache import MANAGED_BY_API, OWNER_LABEL, BotCache
+from skybots.api.events import BOT_CHANGED
 from skybots.api.sessions import SignedIn
 from skybots.api.stats import Stats, StatsReader
 from skybots.bots import BlueskyAccount, BotSpec, BotSpecError, BotStatus, Matches, WireModel, validate_spec
@@ -234,7 +235,7 @@ def _mirror(user: User, name: str, spec: BotSpec | None) -> None:
             "sources": [source.type for source in spec.sources],
         }
     )
-    dispatch("bot.changed", {"owner": user.id, "name": name, "summary": summary, "deleted": spec is None})
+    dispatch(BOT_CHANGED, {"owner": user.id, "name": name, "summary": summary, "deleted": spec is None})
 
 
 # --- reading ---------------------------------------------------------------------------------

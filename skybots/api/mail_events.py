@@ -13,13 +13,11 @@ from fastapi import FastAPI
 from fastapi_events.handlers.local import LocalHandler
 from fastapi_events.typing import Event
 
+from skybots.api.events import USER_SIGNED_UP
 from skybots.mail import Mailer, app_url
 from skybots.settings import ApiSettings
 
 log = logging.getLogger(__name__)
-
-USER_SIGNED_UP = "user.signed_up"
-"""A first sign-in; payload {"id", "email", "name"}."""
 
 
 def register(events: LocalHandler, app: FastAPI) -> None:

@@ -34,12 +34,15 @@ BUILT_SPA = STATIC / "app"
 # Codes the sign-in flow redirects with (/sign-in?error=<code>). Anything else gets the generic
 # message: the code itself is never shown, so a crafted link cannot put words on the page.
 SIGN_IN_ERRORS = {
-    "unverified_email": "Your Google account's email address is not verified yet. "
+    "invalid_state": "That sign-in expired, was already used, or was started in another tab or browser. "
+    "Please sign in again.",
+    "access_denied": "The sign-in was cancelled at Google.",
+    "provider_error": "Google could not complete the sign-in. Please try again in a moment.",
+    "invalid_id_token": "Google's answer could not be verified. Please try again in a moment.",
+    "email_not_verified": "Your Google account's email address is not verified yet. "
     "Verify it with Google, then sign in again.",
     "not_allowed": "This skybots is open to invited people only, and your address is not on its list. "
     "Ask whoever runs it to add you.",
-    "state_mismatch": "That sign-in expired or was started in another tab or browser. Please sign in again.",
-    "provider_error": "Google could not complete the sign-in. Please try again in a moment.",
 }
 GENERIC_SIGN_IN_ERROR = "The sign-in did not work. Please try again."
 
@@ -75,7 +78,8 @@ def router(settings: ApiSettings) -> APIRouter:
     @pages.get("/sign-in", response_class=HTMLResponse)
     async def sign_in(request: Request, error: str | None = None) -> HTMLResponse:
         message = None if error is None else SIGN_IN_ERRORS.get(error, GENERIC_SIGN_IN_ERROR)
-        return page(request, "sign_in.html", error=message)
+        code = error if error in SIGN_IN_ERRORS else None
+        return page(request, "sign_in.html", error=message, error_code=code)
 
     @pages.get("/privacy", response_class=HTMLResponse)
     async def privacy(request: Request) -> HTMLResponse:
