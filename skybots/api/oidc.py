@@ -20,10 +20,14 @@ status, and its error code in `<main data-error="...">`:
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Annotated, Any
 
 import httpx
-from authlib.integrations.starlette_client import OAuth, OAuthError
+
+with warnings.catch_warnings():  # authlib 1.9 announces its move to httpx2, on every import
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    from authlib.integrations.starlette_client import OAuth, OAuthError
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 from fastapi_events.dispatcher import dispatch
