@@ -23,6 +23,7 @@ import logging
 import warnings
 from typing import Annotated, Any
 
+import authlib.deprecate  # noqa: F401 (first: it installs an "always show" filter ahead of ours)
 import httpx
 
 with warnings.catch_warnings():  # authlib 1.9 announces its move to httpx2, on every import
