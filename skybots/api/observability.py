@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from skybots import __version__
+
 REQUEST_ID_HEADER = "X-Request-ID"
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -94,6 +96,14 @@ def install(app: FastAPI, metrics: Metrics) -> None:
 
 
 def init_sentry(dsn: str) -> None:
+    """Errors to Sentry, without request bodies or local variables (they carry app passwords), cookies or users."""
     import sentry_sdk
 
-    sentry_sdk.init(dsn=dsn, send_default_pii=False, traces_sample_rate=0.0)
+    sentry_sdk.init(
+        dsn=dsn,
+        send_default_pii=False,
+        max_request_body_size="never",
+        include_local_variables=False,  # frames of the request hold its body
+        traces_sample_rate=0.0,
+        release=f"skybots@{__version__}",
+    )

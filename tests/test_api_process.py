@@ -1,0 +1,145 @@
+"""`skybots api` as its own process: JSON log lines with request ids, readiness, errors to Sentry.
+
+Sentry is a local HTTP server that records what the SDK sends (its envelopes); the error is a
+Kubernetes API failure injected into the emulator while a bot is created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import secrets
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp.web
+import httpx
+import itsdangerous
+import pytest
+
+from skybots.stores.users import DynamoUsers
+from tests.support.api import ISSUER, SESSION_SECRET
+from tests.support.aws import REGION, free_port
+from tests.support.kubernetes import BOTS, ClusterEmulator, internal_error, upcoming
+from tests.support.operator import eventually
+
+PASSWORD = "process-app-pass-0004"
+
+
+@pytest.fixture
+async def sentry() -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A DSN, and every envelope posted to it."""
+    envelopes: list[bytes] = []
+
+    async def store(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        envelopes.append(await request.read())  # aiohttp undoes the gzip
+        return aiohttp.web.json_response({})
+
+    app = aiohttp.web.Application()
+    app.router.add_post("/api/{project}/envelope/", store)
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await aiohttp.web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://public@127.0.0.1:{port}/1", envelopes
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def served(
+    cluster: ClusterEmulator, aws: str, sentry: tuple[str, list[bytes]], tmp_path: Path
+) -> AsyncIterator[dict[str, Any]]:
+    port = free_port()
+    log = tmp_path / "api.log"
+    env = {
+        **os.environ,
+        "SKYBOTS_KUBERNETES_SERVER": str(cluster.url),
+        "SKYBOTS_DYNAMODB_ENDPOINT_URL": aws,
+        "SKYBOTS_AWS_REGION": REGION,
+        "SKYBOTS_SESSION_SECRET": SESSION_SECRET,
+        "SKYBOTS_SENTRY_DSN": sentry[0],
+    }
+    with log.open("wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            Path(sys.executable).parent / "skybots",
+            *("api", "--host", "127.0.0.1", "--port", str(port), "--create-tables"),
+            env=env,
+            stdout=stderr,
+            stderr=stderr,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            async with httpx.AsyncClient(base_url=url) as client:
+                await eventually(lambda: _answers(client), seconds=30, what="the API to answer")
+                yield {"url": url, "log": log, "client": client}
+        finally:
+            process.terminate()
+            await process.wait()
+
+
+async def _answers(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/healthz")).status_code == 200
+
+
+def log_lines(log: Path) -> list[dict[str, Any]]:
+    lines = []
+    for line in log.read_text().splitlines():
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            continue
+    return lines
+
+
+async def test_every_request_is_a_json_log_line_with_its_request_id(served: dict[str, Any]) -> None:
+    client = served["client"]
+    response = await client.get("/healthz", headers={"X-Request-ID": "trace-4711"})
+    assert response.headers["X-Request-ID"] == "trace-4711"
+    assert (await client.get("/readyz")).status_code == 200
+
+    async def logged() -> list[dict[str, Any]]:
+        return [line for line in log_lines(served["log"]) if line.get("request_id") == "trace-4711"]
+
+    [line] = await eventually(logged, what="the access log line")
+    assert line["levelname"] == "INFO"
+    assert line["status"] == 200
+    assert "/healthz" in line["message"]
+
+
+async def test_a_server_error_reaches_sentry_without_the_request_body(
+    served: dict[str, Any], cluster: ClusterEmulator, aws: str, sentry: tuple[str, list[bytes]]
+) -> None:
+    users = DynamoUsers("skybots-users", region=REGION, endpoint_url=aws)
+    user, _ = await users.sign_in(ISSUER, "sub-sentry", "sentry@example.com", "Sentry")
+    csrf = secrets.token_urlsafe(16)
+    session = {"user": user.id, "csrf": csrf, "expires": int(time.time()) + 3600}
+    cookie = itsdangerous.TimestampSigner(SESSION_SECRET).sign(base64.b64encode(json.dumps(session).encode()))
+    upcoming(cluster["post", BOTS], 1) << internal_error("etcdserver: leader changed")
+    body = {
+        "name": "news",
+        "appPassword": PASSWORD,
+        "spec": {"account": {"handle": "n.bsky.social"}, "sources": [{"type": "mentions"}]},
+    }
+    async with httpx.AsyncClient(
+        base_url=served["url"], cookies={"skybots_session": cookie.decode()}
+    ) as client:
+        response = await client.post("/api/bots", json=body, headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 500
+    assert PASSWORD not in response.text
+
+    envelopes = sentry[1]
+    await eventually(lambda: _any(envelopes), seconds=15, what="an envelope at Sentry")
+    sent = b"\n".join(envelopes).decode(errors="replace")
+    assert "KubernetesError" in sent
+    assert "etcdserver: leader changed" in sent
+    assert PASSWORD not in sent
+    assert PASSWORD not in served["log"].read_text()
+
+
+async def _any(items: list[bytes]) -> bool:
+    return bool(items)
