@@ -7,13 +7,14 @@ BIN := $(VENV)/bin
 # Reinstall whenever the project's dependencies or their lock change.
 PY_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 
-.PHONY: help install test lint typecheck pytest crd css css-watch lock benchmark-operator benchmark-reposter
+.PHONY: help install test lint typecheck pytest crd css css-watch lock benchmark-operator benchmark-api benchmark-reposter
 
 help:
 	@echo "make test                 install everything the tests need, then lint, type-check and run the tests"
 	@echo "make crd                  regenerate crds/ from the Bot model"
 	@echo "make css                  rebuild skybots/api/static/site.css from the page templates (css-watch: on every change)"
 	@echo "make benchmark-operator   the operator scale benchmark (prints a table)"
+	@echo "make benchmark-api        the API's read path under 200 requests a second (prints a table)"
 	@echo "make benchmark-reposter   a reposter run against the SDK's, on the local Bluesky network (prints a table)"
 	@echo "make postman              the OpenAPI document and a Postman collection, into build/"
 	@echo "make lock                 re-resolve the Python dependencies into requirements.lock"
@@ -44,6 +45,9 @@ crd: install
 
 benchmark-operator: install
 	$(BIN)/python benchmarks/operator_scale.py
+
+benchmark-api: install
+	$(BIN)/python benchmarks/api_load.py
 
 benchmark-reposter: install test-services
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
