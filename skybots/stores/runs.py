@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from skybots.runs import RunReport
+from skybots.stores import dynamo
 
 
 class RunRecord(RunReport):
@@ -54,33 +55,12 @@ class DynamoRunHistory:
         endpoint_url: str | None = None,
         retention: timedelta = timedelta(days=90),
     ) -> None:
-        import boto3
-
-        self._client = boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url)
+        self._client = dynamo.client(region, endpoint_url)
         self._table = table
         self._retention = retention
 
     def ensure_table(self) -> None:
-        """Create the table with its TTL when missing (local stand-ins; production tables come from IaC)."""
-        client = self._client
-        if self._table in client.list_tables()["TableNames"]:
-            return
-        client.create_table(
-            TableName=self._table,
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        client.get_waiter("table_exists").wait(TableName=self._table)
-        client.update_time_to_live(
-            TableName=self._table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
-        )
+        dynamo.ensure_table(self._client, self._table, ttl_attribute="expiresAt")
 
     async def append(self, record: RunRecord) -> bool:
         return await asyncio.to_thread(self._append, record)
@@ -95,13 +75,7 @@ class DynamoRunHistory:
             "reposted": {"N": str(record.reposted)},
             "durationSeconds": {"N": str(Decimal(str(round(record.duration_seconds, 3))))},
         }
-        try:
-            self._client.put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return dynamo.put_new(self._client, self._table, item)
 
     async def query(self, namespace: str, bot: str, since: datetime, until: datetime) -> list[RunRecord]:
         return await asyncio.to_thread(self._query, namespace, bot, since, until)

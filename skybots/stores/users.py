@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from skybots.stores import dynamo
+
 
 def user_id(issuer: str, subject: str) -> str:
     """A short, stable id for a person at a provider; safe as a Kubernetes label value."""
@@ -59,28 +61,11 @@ class DynamoUsers:
     """`Users` on a DynamoDB table (moto in tests, AWS in production)."""
 
     def __init__(self, table: str, *, region: str, endpoint_url: str | None = None) -> None:
-        import boto3
-
-        self._client = boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url)
+        self._client = dynamo.client(region, endpoint_url)
         self._table = table
 
     def ensure_table(self) -> None:
-        """Create the table when missing (local stand-ins; production tables come from IaC)."""
-        if self._table in self._client.list_tables()["TableNames"]:
-            return
-        self._client.create_table(
-            TableName=self._table,
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        self._client.get_waiter("table_exists").wait(TableName=self._table)
+        dynamo.ensure_table(self._client, self._table)
 
     async def ready(self) -> None:
         """Raise when the table cannot be reached (for /readyz)."""
@@ -101,12 +86,8 @@ class DynamoUsers:
             "createdAt": {"S": now},
             "lastSignInAt": {"S": now},
         }
-        try:
-            self._client.put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
-            )
-            created = True
-        except self._client.exceptions.ConditionalCheckFailedException:
+        created = dynamo.put_new(self._client, self._table, item)
+        if not created:
             self._client.update_item(
                 TableName=self._table,
                 Key={"pk": item["pk"], "sk": item["sk"]},
@@ -114,7 +95,6 @@ class DynamoUsers:
                 ExpressionAttributeNames={"#n": "name"},
                 ExpressionAttributeValues={":e": {"S": email}, ":n": {"S": name}, ":t": {"S": now}},
             )
-            created = False
         user = self._get(uid)
         assert user is not None
         return user, created
@@ -168,13 +148,7 @@ class DynamoUsers:
 
     def _claim_alert(self, owner: str, alert: str) -> bool:
         item = {"pk": {"S": f"USER#{owner}"}, "sk": {"S": f"ALERT#{alert}"}, "sentAt": {"S": _now()}}
-        try:
-            self._client.put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return dynamo.put_new(self._client, self._table, item)
 
     def _mirrored_bots(self, owner: str) -> dict[str, dict[str, Any]]:
         import json

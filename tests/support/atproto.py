@@ -7,7 +7,6 @@ writing and before reading anything from the AppView (search, getPosts, feeds).
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import string
@@ -23,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.processes import ServerProcess, wait_until
+from tests.support.processes import ServerProcess, ready_line, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 NETWORK_DIR = ROOT / "tools" / "atproto-network"
@@ -342,14 +341,6 @@ def random_schema() -> str:
     return "skybots_" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(10))
 
 
-def _ready_line(log: Path) -> dict[str, Any] | None:
-    for line in log.read_text(errors="replace").splitlines():
-        if line.startswith('{"ready":true'):
-            info: dict[str, Any] = json.loads(line)
-            return info
-    return None
-
-
 @contextmanager
 def running_atproto_network(
     workdir: Path, *, postgres_url: str, redis_host: str, schema: str | None = None
@@ -379,7 +370,7 @@ def running_atproto_network(
 
         def ready() -> bool:
             server.check_running()
-            info.update(_ready_line(log) or {})
+            info.update(ready_line(log) or {})
             return bool(info)
 
         wait_until(ready, STARTUP_TIMEOUT, f"atproto network to start (log: {log})", interval=0.1)

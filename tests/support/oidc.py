@@ -15,7 +15,6 @@ in with `email_verified: false`.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
-from tests.support.processes import ServerProcess, wait_until
+from tests.support.processes import ServerProcess, ready_line, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER_DIR = ROOT / "tools" / "oidc-provider"
@@ -116,14 +115,6 @@ async def signed_in(
     return me
 
 
-def _ready_line(log: Path) -> dict[str, Any] | None:
-    for line in log.read_text(errors="replace").splitlines():
-        if line.startswith('{"ready":true'):
-            info: dict[str, Any] = json.loads(line)
-            return info
-    return None
-
-
 @contextmanager
 def running_oidc_provider(workdir: Path, redirect_uris: tuple[str, ...]) -> Iterator[OidcProvider]:
     """Start provider.mjs on a port of its choosing, wait for its ready line, stop it after."""
@@ -145,7 +136,7 @@ def running_oidc_provider(workdir: Path, redirect_uris: tuple[str, ...]) -> Iter
 
         def ready() -> bool:
             server.check_running()
-            info.update(_ready_line(log) or {})
+            info.update(ready_line(log) or {})
             return bool(info)
 
         wait_until(ready, STARTUP_TIMEOUT, f"oidc-provider to start (log: {log})", interval=0.02)

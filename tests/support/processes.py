@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
 _PR_SET_PDEATHSIG = 1
@@ -126,3 +128,12 @@ class ServerProcess:
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, sig)
+
+
+def ready_line(log: Path) -> dict[str, Any] | None:
+    """The JSON line a server of ours prints when it is ready (`{"ready":true,...}`), once it has."""
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith('{"ready":true'):
+            info: dict[str, Any] = json.loads(line)
+            return info
+    return None

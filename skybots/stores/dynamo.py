@@ -1,0 +1,40 @@
+"""What the DynamoDB stores share: one table shape (pk, sk) and write-once items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def client(region: str, endpoint_url: str | None) -> Any:
+    import boto3
+
+    return boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url)
+
+
+def ensure_table(dynamodb: Any, table: str, *, ttl_attribute: str | None = None) -> None:
+    """Create a pk/sk table (on demand) when missing: local stand-ins; production tables come from IaC."""
+    if table in dynamodb.list_tables()["TableNames"]:
+        return
+    dynamodb.create_table(
+        TableName=table,
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.get_waiter("table_exists").wait(TableName=table)
+    if ttl_attribute:
+        dynamodb.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
+        )
+
+
+def put_new(dynamodb: Any, table: str, item: dict[str, Any]) -> bool:
+    """Write the item unless its key exists; whether it was written (the first writer wins)."""
+    try:
+        dynamodb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        return False
+    return True
