@@ -22,13 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 from schemathesis.core.result import Ok
 
-from skybots.api.app import Services, create_app
+from skybots.api.app import create_app
 from skybots.api.sessions import COOKIE, CSRF_HEADER
-from skybots.stores.kubernetes import Kubernetes
-from skybots.stores.runs import DynamoRunHistory
-from skybots.stores.users import DynamoUsers
-from tests.support.api import Api, api_settings
-from tests.support.aws import REGION, free_port
+from tests.support.api import Api, api_settings, services_for
+from tests.support.aws import free_port
 from tests.support.kubernetes import ClusterEmulator
 
 PASSWORD = "schema-app-pass-0003"
@@ -52,11 +49,7 @@ def served(aws: str) -> Iterator[dict[str, Any]]:
     async def serve() -> None:
         async with ClusterEmulator() as cluster, kmock.Server(cluster):
             settings = api_settings("skybots", aws, kubernetes_server=str(cluster.url))
-            users = DynamoUsers(settings.users_table, region=REGION, endpoint_url=aws)
-            history = DynamoRunHistory(settings.runs_table, region=REGION, endpoint_url=aws)
-            users.ensure_table()
-            history.ensure_table()
-            services = Services(kube=await Kubernetes.connect(str(cluster.url)), users=users, history=history)
+            services = await services_for(settings)
             app = create_app(settings, services)
             server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
             task = asyncio.create_task(server.serve())

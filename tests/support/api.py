@@ -97,15 +97,22 @@ def api_settings(namespace: str, aws: str, **overrides: Any) -> ApiSettings:
     return ApiSettings(**(values | overrides))
 
 
+async def services_for(settings: ApiSettings) -> Services:
+    """The API's services as a test has them: its tables made on moto, Kubernetes on the emulator."""
+    users = DynamoUsers(settings.users_table, region=REGION, endpoint_url=settings.dynamodb_endpoint_url)
+    history = DynamoRunHistory(
+        settings.runs_table, region=REGION, endpoint_url=settings.dynamodb_endpoint_url
+    )
+    users.ensure_table()
+    history.ensure_table()
+    return Services(kube=await Kubernetes.connect(settings.kubernetes_server), users=users, history=history)
+
+
 @pytest.fixture
 async def api(cluster: Any, aws: str) -> AsyncIterator[Api]:
     """The API on the emulator and moto, started (its Bot watch synced) and stopped around the test."""
     settings = api_settings("skybots", aws, kubernetes_server=str(cluster.url))
-    users = DynamoUsers(settings.users_table, region=REGION, endpoint_url=aws)
-    history = DynamoRunHistory(settings.runs_table, region=REGION, endpoint_url=aws)
-    users.ensure_table()
-    history.ensure_table()
-    services = Services(kube=await Kubernetes.connect(str(cluster.url)), users=users, history=history)
+    services = await services_for(settings)
     app = create_app(settings, services)
     async with app.router.lifespan_context(app):
         running = Api(app, settings, services)

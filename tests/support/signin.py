@@ -42,20 +42,14 @@ def signin_settings(provider: OidcProvider, **overrides: Any) -> ApiSettings:
 @pytest.fixture
 async def api_services(aws: str, cluster: ClusterEmulator) -> AsyncIterator[Services]:
     """Users and run history on a clean moto (tables made), Kubernetes on the emulator."""
-    from skybots.api.app import Services
-    from skybots.stores.kubernetes import Kubernetes
-    from skybots.stores.runs import DynamoRunHistory
-    from skybots.stores.users import DynamoUsers
+    from tests.support.api import services_for
 
-    users = DynamoUsers("skybots-users", region=REGION, endpoint_url=aws)
-    users.ensure_table()
-    history = DynamoRunHistory("skybots-runs", region=REGION, endpoint_url=aws)
-    history.ensure_table()
-    kube = await Kubernetes.connect(str(cluster.url))
+    settings = ApiSettings(kubernetes_server=str(cluster.url), dynamodb_endpoint_url=aws, aws_region=REGION)
+    services = await services_for(settings)
     try:
-        yield Services(kube=kube, users=users, history=history)
+        yield services
     finally:
-        await kube.close()
+        await services.kube.close()
 
 
 @asynccontextmanager
