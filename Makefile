@@ -59,7 +59,7 @@ lock:
 	.lock-venv/bin/python -m pip freeze --exclude-editable --disable-pip-version-check > requirements.lock
 	rm -rf .lock-venv
 
-# --- Counterparts for integration tests: Node 22, Bluesky's dev-env, PostgreSQL, Redis -------
+# --- Counterparts for integration tests: Node 22, Bluesky's dev-env, PostgreSQL, Redis, promtool --
 # Node 22 lives under .cache/ (the machine's Node is too old for @atproto/dev-env); its version
 # is the one pinned in tools/atproto-network's lock. Each step leaves a stamp and is skipped
 # while its inputs are unchanged.
@@ -97,6 +97,7 @@ system-packages:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 		echo "apt-get install$$missing"; \
 		mkdir -p .cache; \
