@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 MANAGED_BY_API = "skybots-api"
 OWNER_LABEL = "skybots.dev/owner"
+GENERATIONS_KEPT = 32  # resourceVersions remembered per Bot: a few hours of runs
 Change = Callable[[dict[str, Any] | None, dict[str, Any] | None], Awaitable[None]]
 
 
@@ -32,6 +33,7 @@ class BotCache:
         self._kube, self._namespace, self._on_change = kube, namespace, on_change
         self._bots: dict[str, dict[str, Any]] = {}
         self._deleted: dict[str, int] = {}  # name -> resourceVersion the API deleted it at
+        self._generations: dict[str, dict[str, int]] = {}  # name -> recent resourceVersion -> generation
         self._task: asyncio.Task[None] | None = None
         self.synced = asyncio.Event()
         self.selector = f"app.kubernetes.io/managed-by={MANAGED_BY_API}"
@@ -56,6 +58,22 @@ class BotCache:
         bot = self._bots.get(name)
         return None if bot is None or bot["metadata"].get("deletionTimestamp") else bot
 
+    def precondition(self, name: str, read_version: str) -> str:
+        """The resourceVersion an update read at `read_version` may be applied to.
+
+        Runs rewrite a Bot's status every few minutes, and each write makes a new resourceVersion;
+        a change made against an older one whose spec (generation) is still current conflicts with
+        nothing, so it goes to the current version. Otherwise the version read, which the API
+        server will refuse if anything has changed since.
+        """
+        bot = self._bots.get(name)
+        if bot is None:
+            return read_version
+        generation = self._generations.get(name, {}).get(read_version)
+        if generation is not None and generation == bot["metadata"].get("generation"):
+            return str(bot["metadata"]["resourceVersion"])
+        return read_version
+
     def _live(self) -> list[dict[str, Any]]:
         return [bot for bot in self._bots.values() if not bot["metadata"].get("deletionTimestamp")]
 
@@ -68,6 +86,12 @@ class BotCache:
         if name in self._bots:
             self._deleted[name] = _version(self._bots[name])
             await self._apply("DELETED", self._bots[name])
+
+    def _note_generation(self, bot: dict[str, Any]) -> None:
+        seen = self._generations.setdefault(bot["metadata"]["name"], {})
+        seen[str(bot["metadata"]["resourceVersion"])] = int(bot["metadata"].get("generation", 0))
+        while len(seen) > GENERATIONS_KEPT:
+            del seen[next(iter(seen))]  # the oldest
 
     async def _relist(self) -> str:
         bots, version = await self._kube.snapshot(BOT, self._namespace, self.selector)
@@ -113,9 +137,11 @@ class BotCache:
             self._deleted.pop(name, None)  # made again since
         if kind == "DELETED":
             self._bots.pop(name, None)
+            self._generations.pop(name, None)
             new = None
         else:
             self._bots[name] = obj
+            self._note_generation(obj)
             new = obj
         if self._on_change is not None and old != new:
             try:

@@ -100,7 +100,10 @@ class BotCreate(WireModel):
 
 
 class BotUpdate(WireModel):
-    """A change to a bot; `resourceVersion` is the one you read, so a concurrent change is refused (409)."""
+    """A change to a bot; `resourceVersion` is the one you read, so a concurrent change is refused (409).
+
+    Only a change of the bot's settings conflicts: new run results since you read it do not.
+    """
 
     resource_version: str = Field(min_length=1, max_length=64)
     """The resourceVersion of the bot as you last read it."""
@@ -306,7 +309,7 @@ async def update_bot(
         current = view(bot).spec.model_dump(mode="json", by_alias=True, exclude_none=True)
         spec = _validated(_merge(current, body.spec), bot["metadata"]["name"])
     patch = {
-        "metadata": {"resourceVersion": body.resource_version},
+        "metadata": {"resourceVersion": cache.precondition(bot["metadata"]["name"], body.resource_version)},
         "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=False),
     }
     updated = await _patch(kube, settings.namespace, bot, patch)
