@@ -53,13 +53,13 @@ async def test_runs_failing_mails_the_owner_once_per_transition_across_replicas(
             },
         )
     ).status_code == 201
-    [bot] = await api.services.kube.list(BOT, NS)
+    [bot] = await api.kube.list(BOT, NS)
     name = bot["metadata"]["name"]
 
     second = create_app(api.settings, api.services)  # another replica, watching the same Bots
     async with second.router.lifespan_context(second):
         first_failure = datetime.now(UTC) - timedelta(minutes=5)
-        await api.services.kube.patch(BOT, NS, name, {"status": failing(first_failure)}, subresource="status")
+        await api.kube.patch(BOT, NS, name, {"status": failing(first_failure)}, subresource="status")
         await eventually(lambda: _mails(mailjet_recorder, 1), what="one mail")
         message = mailjet_recorder.calls[0].body["Messages"][0]
         assert message["To"] == [{"Email": "alice@example.com", "Name": "Alice"}]
@@ -69,11 +69,9 @@ async def test_runs_failing_mails_the_owner_once_per_transition_across_replicas(
         # Still failing, a new message: the same transition, no new mail.
         status = failing(first_failure)
         status["conditions"][1]["message"] = "4 runs failed in a row"
-        await api.services.kube.patch(BOT, NS, name, {"status": status}, subresource="status")
+        await api.kube.patch(BOT, NS, name, {"status": status}, subresource="status")
         # Failing again later (after a recovery): a new transition, a new mail.
-        await api.services.kube.patch(
-            BOT, NS, name, {"status": failing(datetime.now(UTC))}, subresource="status"
-        )
+        await api.kube.patch(BOT, NS, name, {"status": failing(datetime.now(UTC))}, subresource="status")
         await eventually(lambda: _mails(mailjet_recorder, 2), what="a second mail")
 
     restarted = create_app(api.settings, api.services)  # a restart sees the same conditions: nothing again

@@ -12,8 +12,10 @@ import pytest
 
 from skybots.stores.kubernetes import BOT, CRON_JOB, JOB, SECRET
 from skybots.stores.runs import RunRecord
-from tests.support.api import Api, UserClient
+from tests.support.api import Api, UserClient, api_requests
+from tests.support.kubernetes import rbac_terms
 from tests.support.operator import eventually, operator_running, settings_for_tests
+from tests.support.rbac import API_RBAC, grants
 
 PASSWORD = "sekret-app-pass-0001"
 NS = "skybots"
@@ -67,7 +69,7 @@ async def test_a_bot_becomes_a_bot_resource_with_its_password_in_an_owned_secret
     assert bot["spec"]["account"] == {"handle": "news.bsky.social", "service": "https://bsky.social"}
     assert bot["spec"]["schedule"] == "*/30 * * * *"
 
-    kube = api.services.kube
+    kube = api.kube
     [resource] = await kube.list(BOT, NS, f"skybots.dev/owner={alice.user.id}")
     assert resource["metadata"]["name"] == f"news-{alice.user.id[:8]}"
     ref = resource["spec"]["account"]["credentialsSecretRef"]
@@ -97,7 +99,7 @@ async def test_bad_input_is_a_422_naming_the_field_and_changes_nothing(api: Api,
         assert response.status_code == 422, (field, response.text)
         assert field in [error["field"] for error in response.json()["detail"]], response.json()
         assert all(error["message"] for error in response.json()["detail"])
-    assert await api.services.kube.list(BOT, NS) == []
+    assert await api.kube.list(BOT, NS) == []
 
 
 async def test_the_same_name_twice_is_a_conflict_and_the_quota_holds(api: Api, alice: UserClient) -> None:
@@ -148,16 +150,33 @@ async def test_an_update_needs_the_version_it_was_read_at(api: Api, alice: UserC
     assert (await alice.get("/api/bots/news")).json()["resourceVersion"] == current
 
 
+async def test_new_run_results_since_the_read_are_no_conflict(api: Api, alice: UserClient) -> None:
+    bot = await created(alice)
+    name = f"news-{alice.user.id[:8]}"
+    await api.kube.patch(BOT, NS, name, {"status": {"totals": {"runs": 1}}}, subresource="status")
+    await eventually(
+        lambda: _version_moved(alice, bot["resourceVersion"]), what="the API sees the new status"
+    )
+    changed = await alice.patch(
+        "/api/bots/news", json={"resourceVersion": bot["resourceVersion"], "spec": {"schedule": "@hourly"}}
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["spec"]["schedule"] == "@hourly"
+    assert changed.json()["status"]["totals"]["runs"] == 1
+
+
+async def _version_moved(client: UserClient, read: str) -> bool:
+    return bool((await client.get("/api/bots/news")).json()["resourceVersion"] != read)
+
+
 async def test_a_new_app_password_replaces_the_old(api: Api, alice: UserClient) -> None:
     bot = await created(alice)
     response = await alice.patch(
         "/api/bots/news", json={"resourceVersion": bot["resourceVersion"], "appPassword": "second-pass-0002"}
     )
     assert response.status_code == 200
-    resource = (await api.services.kube.list(BOT, NS))[0]
-    secret = await api.services.kube.get(
-        SECRET, NS, resource["spec"]["account"]["credentialsSecretRef"]["name"]
-    )
+    resource = (await api.kube.list(BOT, NS))[0]
+    secret = await api.kube.get(SECRET, NS, resource["spec"]["account"]["credentialsSecretRef"]["name"])
     assert secret["stringData"]["app-password"] == "second-pass-0002"
 
 
@@ -172,7 +191,7 @@ async def test_pause_resume_and_delete(api: Api, alice: UserClient) -> None:
 
 
 async def _gone(api: Api) -> bool:
-    return not await api.services.kube.list(BOT, NS) and not await api.services.kube.list(SECRET, NS)
+    return not await api.kube.list(BOT, NS) and not await api.kube.list(SECRET, NS)
 
 
 async def test_changes_are_mirrored_to_dynamodb_after_the_response(api: Api, alice: UserClient) -> None:
@@ -192,7 +211,7 @@ async def test_state_changes_need_the_csrf_token(api: Api, alice: UserClient) ->
     alice.http.headers.pop("X-CSRF-Token")
     refused = await alice.post("/api/bots", json=new_bot())
     assert refused.status_code == 403
-    assert await api.services.kube.list(BOT, NS) == []
+    assert await api.kube.list(BOT, NS) == []
     assert (await alice.get("/api/bots")).status_code == 200  # reads need none
 
 
@@ -225,13 +244,13 @@ async def test_another_users_bot_is_a_404_and_stays_as_it_was(
     api: Api, alice: UserClient, bob: UserClient, method: str, path: str, body: Any
 ) -> None:
     await created(alice)
-    [before] = await api.services.kube.list(BOT, NS)
+    [before] = await api.kube.list(BOT, NS)
     response = await bob.request(method, path, json=body)
     assert response.status_code == 404, response.text
     assert "news" in response.json()["detail"]
-    [after] = await api.services.kube.list(BOT, NS)
+    [after] = await api.kube.list(BOT, NS)
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
-    assert await api.services.kube.list(JOB, NS) == []
+    assert await api.kube.list(JOB, NS) == []
     assert (await bob.get("/api/bots")).json() == []
 
 
@@ -258,8 +277,8 @@ async def test_run_now_and_preview_start_jobs_from_the_bots_cronjob(api: Api, al
     assert started.status_code == 202
     preview = await alice.post("/api/bots/news/preview")
     assert preview.status_code == 202
-    run = await api.services.kube.get(JOB, NS, started.json()["job"])
-    dry = await api.services.kube.get(JOB, NS, preview.json()["job"])
+    run = await api.kube.get(JOB, NS, started.json()["job"])
+    dry = await api.kube.get(JOB, NS, preview.json()["job"])
     assert run["metadata"]["ownerReferences"][0]["name"] == cron_name
     assert run["metadata"]["labels"]["skybots.dev/bot"] == cron_name.removeprefix("bot-")
     container = run["spec"]["template"]["spec"]["containers"][0]
@@ -267,9 +286,22 @@ async def test_run_now_and_preview_start_jobs_from_the_bots_cronjob(api: Api, al
     assert dry["spec"]["template"]["spec"]["containers"][0]["args"][-1] == "--dry-run"
 
 
+@pytest.mark.usefixtures("operator")
+async def test_every_rule_of_the_apis_rbac_is_needed(api: Api, alice: UserClient, cluster: Any) -> None:
+    """A life of a bot that touches all the API may do; the api fixture checks it asks for no more."""
+    await created(alice)
+    await eventually(lambda: _exists(api, CRON_JOB, f"bot-news-{alice.user.id[:8]}"), what="the CronJob")
+    version = (await alice.get("/api/bots/news")).json()["resourceVersion"]
+    new_password = {"resourceVersion": version, "appPassword": "second-pass-0002"}
+    assert (await alice.patch("/api/bots/news", json=new_password)).status_code == 200
+    assert (await alice.post("/api/bots/news/run")).status_code == 202
+    assert (await alice.delete("/api/bots/news")).status_code == 204
+    assert rbac_terms(api_requests(cluster)) == grants(API_RBAC, NS)
+
+
 async def _exists(api: Api, kind: Any, name: str) -> bool:
-    return bool(await api.services.kube.list(kind, NS)) and any(
-        o["metadata"]["name"] == name for o in await api.services.kube.list(kind, NS)
+    return bool(await api.kube.list(kind, NS)) and any(
+        o["metadata"]["name"] == name for o in await api.kube.list(kind, NS)
     )
 
 

@@ -55,7 +55,7 @@ def served(aws: str) -> Iterator[dict[str, Any]]:
             task = asyncio.create_task(server.serve())
             while not server.started:  # noqa: ASYNC110 (uvicorn has no event for it)
                 await asyncio.sleep(0.01)
-            client = await Api(app, settings, services).sign_in("schema")
+            client = await Api(app, settings, services, services.kube).sign_in("schema")
             body = {
                 "name": "news",
                 "appPassword": PASSWORD,

@@ -30,7 +30,7 @@ from skybots.api.stats import StatsReader
 from skybots.bots import error_paths
 from skybots.mail import ConsoleMailer, Mailer, mailer_for
 from skybots.settings import ApiSettings
-from skybots.stores.kubernetes import BOT, Kubernetes
+from skybots.stores.kubernetes import API_USER_AGENT, BOT, Kubernetes
 from skybots.stores.runs import DynamoRunHistory, RunHistory
 from skybots.stores.users import DynamoUsers, Users
 
@@ -58,7 +58,7 @@ async def build_services(settings: ApiSettings, *, create_tables: bool = False) 
         users.ensure_table()
         history.ensure_table()
     return Services(
-        kube=await Kubernetes.connect(settings.kubernetes_server),
+        kube=await Kubernetes.connect(settings.kubernetes_server, API_USER_AGENT),
         users=users,
         history=history,
         mailer=mailer_for(settings),

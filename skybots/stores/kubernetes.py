@@ -20,6 +20,7 @@ from skybots import __version__, bots
 
 MERGE_PATCH = "application/merge-patch+json"
 USER_AGENT = f"skybots/{__version__}"
+API_USER_AGENT = f"skybots-api/{__version__}"
 
 
 @dataclass(frozen=True)
@@ -128,11 +129,11 @@ class Kubernetes:
 
     def __init__(self, configuration: client.Configuration, user_agent: str = USER_AGENT) -> None:
         self._api = client.ApiClient(configuration)
-        self._api.user_agent = user_agent  # names the operator in audit logs
+        self._api.user_agent = user_agent  # names the operator or the API in audit logs
 
     @classmethod
-    async def connect(cls, server: str | None = None) -> Kubernetes:
-        return cls(await load_configuration(server))
+    async def connect(cls, server: str | None = None, user_agent: str = USER_AGENT) -> Kubernetes:
+        return cls(await load_configuration(server), user_agent)
 
     async def close(self) -> None:
         await self._api.close()

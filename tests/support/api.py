@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -17,15 +18,18 @@ from typing import Any
 
 import httpx
 import itsdangerous
+import kmock
 import pytest
 
 from skybots.api.app import Services, create_app
 from skybots.api.sessions import COOKIE, CSRF_HEADER
 from skybots.settings import ApiSettings
-from skybots.stores.kubernetes import Kubernetes
+from skybots.stores.kubernetes import API_USER_AGENT, Kubernetes
 from skybots.stores.runs import DynamoRunHistory
 from skybots.stores.users import DynamoUsers, User
 from tests.support.aws import REGION
+from tests.support.kubernetes import rbac_terms
+from tests.support.rbac import API_RBAC, grants
 
 SESSION_SECRET = "test-session-secret"
 ISSUER = "http://127.0.0.1:1/issuer"
@@ -62,6 +66,7 @@ class Api:
     app: Any
     settings: ApiSettings
     services: Services
+    kube: Kubernetes  # the test's own client, to look at the cluster without counting as the API
     clients: list[UserClient] = field(default_factory=list)
 
     async def sign_in(self, name: str) -> UserClient:
@@ -105,7 +110,8 @@ async def services_for(settings: ApiSettings) -> Services:
     )
     users.ensure_table()
     history.ensure_table()
-    return Services(kube=await Kubernetes.connect(settings.kubernetes_server), users=users, history=history)
+    kube = await Kubernetes.connect(settings.kubernetes_server, API_USER_AGENT)
+    return Services(kube=kube, users=users, history=history)
 
 
 @pytest.fixture
@@ -115,8 +121,16 @@ async def api(cluster: Any, aws: str) -> AsyncIterator[Api]:
     services = await services_for(settings)
     app = create_app(settings, services)
     async with app.router.lifespan_context(app):
-        running = Api(app, settings, services)
+        running = Api(app, settings, services, await Kubernetes.connect(settings.kubernetes_server, "tests"))
         yield running
         for client in running.clients:
             await client.http.aclose()
     await services.kube.close()
+    await running.kube.close()
+    # Whatever the test did, the API asked for nothing its shipped RBAC does not grant.
+    assert rbac_terms(api_requests(cluster)) <= grants(API_RBAC, settings.namespace)
+
+
+def api_requests(cluster: Any) -> list[Any]:
+    """The requests the API made to the emulator (not the test's own)."""
+    return list(cluster[kmock.headers({"User-Agent": re.compile(r"skybots-api/.*")})])

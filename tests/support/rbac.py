@@ -1,4 +1,4 @@
-"""The operator's RBAC as shipped in manifests/, in the terms `rbac_terms()` speaks."""
+"""RBAC as shipped in manifests/base, in the terms `rbac_terms()` speaks."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import yaml
 
 from tests.support.kubernetes import RbacTerm
 
-RBAC_FILE = Path(__file__).resolve().parents[2] / "manifests" / "base" / "operator-rbac.yaml"
+BASE = Path(__file__).resolve().parents[2] / "manifests" / "base"
+OPERATOR_RBAC = BASE / "operator-rbac.yaml"
+API_RBAC = BASE / "api-rbac.yaml"
 
 
-def operator_grants(namespace: str) -> set[RbacTerm]:
-    """Every (verb, group, resource) the operator's ClusterRole grants, in the namespace its RoleBinding names."""
-    documents = list(yaml.safe_load_all(RBAC_FILE.read_text()))
-    role = next(d for d in documents if d["kind"] == "ClusterRole")
+def grants(rbac_file: Path, namespace: str) -> set[RbacTerm]:
+    """Every (verb, group, resource) the file's role grants, in the namespace its RoleBinding names."""
+    documents = list(yaml.safe_load_all(rbac_file.read_text()))
+    role = next(d for d in documents if d["kind"] in ("ClusterRole", "Role"))
     return {
         RbacTerm(verb, group, resource, namespace)
         for rule in role["rules"]
