@@ -15,7 +15,7 @@ from skybots.stores.runs import RunRecord
 from tests.support.api import Api, UserClient, api_requests
 from tests.support.kubernetes import rbac_terms
 from tests.support.operator import eventually, operator_running, settings_for_tests
-from tests.support.rbac import API_RBAC, grants
+from tests.support.rbac import API, grants
 
 PASSWORD = "sekret-app-pass-0001"
 NS = "skybots"
@@ -296,7 +296,7 @@ async def test_every_rule_of_the_apis_rbac_is_needed(api: Api, alice: UserClient
     assert (await alice.patch("/api/bots/news", json=new_password)).status_code == 200
     assert (await alice.post("/api/bots/news/run")).status_code == 202
     assert (await alice.delete("/api/bots/news")).status_code == 204
-    assert rbac_terms(api_requests(cluster)) == grants(API_RBAC, NS)
+    assert rbac_terms(api_requests(cluster)) == grants(API, NS)
 
 
 async def _exists(api: Api, kind: Any, name: str) -> bool:

@@ -31,7 +31,7 @@ from tests.support.operator import (
     settled,
     writes,
 )
-from tests.support.rbac import OPERATOR_RBAC, grants
+from tests.support.rbac import OPERATOR, grants
 
 NS = "team"
 
@@ -65,7 +65,7 @@ async def harness(cluster: Any, aws: str) -> AsyncIterator[Harness]:
     yield Harness(api, settings, cluster)
     await api.aclose()
     # Whatever the test did, the operator asked for nothing its shipped RBAC does not grant.
-    assert rbac_terms(operator_requests(cluster)) <= grants(OPERATOR_RBAC, NS)
+    assert rbac_terms(operator_requests(cluster)) <= grants(OPERATOR, NS)
 
 
 @pytest.fixture
@@ -499,7 +499,7 @@ async def test_the_shipped_rbac_grants_exactly_what_the_operator_uses(harness: H
         await eventually(lambda: api.exists("CronJob", "bot-news"), what="restored")
         await api.run_job("news", "bot-news-1", report(reposted=1))  # pods listed, the Job annotated
         await eventually(lambda: _collected(api, "bot-news-1"), what="collected")
-    assert rbac_terms(operator_requests(harness.cluster)) == grants(OPERATOR_RBAC, NS)
+    assert rbac_terms(operator_requests(harness.cluster)) == grants(OPERATOR, NS)
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from skybots.stores.runs import DynamoRunHistory
 from skybots.stores.users import DynamoUsers, User
 from tests.support.aws import REGION
 from tests.support.kubernetes import rbac_terms
-from tests.support.rbac import API_RBAC, grants
+from tests.support.rbac import API, grants
 
 SESSION_SECRET = "test-session-secret"
 ISSUER = "http://127.0.0.1:1/issuer"
@@ -128,7 +128,7 @@ async def api(cluster: Any, aws: str) -> AsyncIterator[Api]:
     await services.kube.close()
     await running.kube.close()
     # Whatever the test did, the API asked for nothing its shipped RBAC does not grant.
-    assert rbac_terms(api_requests(cluster)) <= grants(API_RBAC, settings.namespace)
+    assert rbac_terms(api_requests(cluster)) <= grants(API, settings.namespace)
 
 
 def api_requests(cluster: Any) -> list[Any]:

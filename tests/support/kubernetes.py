@@ -437,6 +437,7 @@ class CustomResource:
 CUSTOM_RESOURCES = [
     custom
     for path in sorted(CRDS.glob("*.yaml"))
+    if path.name != "kustomization.yaml"
     for custom in CustomResource.served_by(yaml.safe_load(path.read_text()))
 ]
 

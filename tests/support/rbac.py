@@ -1,26 +1,32 @@
-"""RBAC as shipped in manifests/base, in the terms `rbac_terms()` speaks."""
+"""RBAC as the built manifests grant it, in the terms `rbac_terms()` speaks."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import yaml
-
 from tests.support.kubernetes import RbacTerm
+from tests.support.manifests import build
 
-BASE = Path(__file__).resolve().parents[2] / "manifests" / "base"
-OPERATOR_RBAC = BASE / "operator-rbac.yaml"
-API_RBAC = BASE / "api-rbac.yaml"
+OPERATOR = "skybots-operator"
+API = "skybots-api"
 
 
-def grants(rbac_file: Path, namespace: str) -> set[RbacTerm]:
-    """Every (verb, group, resource) the file's role grants, in the namespace its RoleBinding names."""
-    documents = list(yaml.safe_load_all(rbac_file.read_text()))
-    role = next(d for d in documents if d["kind"] in ("ClusterRole", "Role"))
-    return {
-        RbacTerm(verb, group, resource, namespace)
-        for rule in role["rules"]
-        for verb in rule["verbs"]
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-    }
+def grants(service_account: str, namespace: str) -> set[RbacTerm]:
+    """Every (verb, group, resource) the RoleBindings of `manifests/base` give the account, bound in `namespace`."""
+    built = build("manifests/base")
+    roles = {(o["kind"], o["metadata"]["name"]): o for o in built if o["kind"] in ("Role", "ClusterRole")}
+    terms = set()
+    for binding in built:
+        if binding["kind"] != "RoleBinding":
+            continue
+        if not any(
+            s["kind"] == "ServiceAccount" and s["name"] == service_account for s in binding["subjects"]
+        ):
+            continue
+        role = roles[(binding["roleRef"]["kind"], binding["roleRef"]["name"])]
+        terms |= {
+            RbacTerm(verb, group, resource, namespace)
+            for rule in role["rules"]
+            for verb in rule["verbs"]
+            for group in rule["apiGroups"]
+            for resource in rule["resources"]
+        }
+    return terms
