@@ -7,11 +7,12 @@ BIN := $(VENV)/bin
 # Reinstall whenever the project's dependencies or their lock change.
 PY_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 
-.PHONY: help install test lint typecheck pytest crd css css-watch lock benchmark-operator benchmark-api benchmark-reposter
+.PHONY: help install test lint typecheck pytest crd css css-watch lock benchmark-operator benchmark-api benchmark-reposter e2e-kind
 
 help:
 	@echo "make test                 install everything the tests need, then lint, type-check and run the tests"
 	@echo "make crd                  regenerate crds/ from the Bot model"
+	@echo "make e2e-kind             build the images, run the dev overlay on kind, a bot's life (needs kind + Docker)"
 	@echo "make css                  rebuild skybots/api/static/site.css from the page templates (css-watch: on every change)"
 	@echo "make benchmark-operator   the operator scale benchmark (prints a table)"
 	@echo "make benchmark-api        the API's read path under 200 requests a second (prints a table)"
@@ -39,6 +40,10 @@ typecheck: install
 
 pytest: install test-services
 	$(BIN)/pytest
+
+# Where kind or Docker is missing, the tests say so and skip (-rs prints the reason).
+e2e-kind: install
+	$(BIN)/pytest tests/cluster -rs
 
 crd: install
 	$(BIN)/skybots crd > crds/bots.skybots.dev.yaml

@@ -6,13 +6,17 @@ reason is printed in pytest's summary (-ra).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.support.manifests import KUBECTL
 
 CLUSTER_NAME = "skybots-test"
 
@@ -49,3 +53,20 @@ def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield path
     if made_here:
         subprocess.run(["kind", "delete", "cluster", "--name", CLUSTER_NAME], check=False)
+
+
+class Kubectl:
+    def __init__(self, kubeconfig: Path, namespace: str) -> None:
+        self.base = [str(KUBECTL), "--kubeconfig", str(kubeconfig), "--namespace", namespace]
+
+    def __call__(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*self.base, *args], input=stdin, capture_output=True, text=True, check=check)
+
+    def apply(self, *objects: dict[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self("apply", "-f", "-", stdin="\n---\n".join(json.dumps(o) for o in objects), check=check)
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        result = self("get", kind, name, "-o", "json", check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None

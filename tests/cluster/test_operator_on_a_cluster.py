@@ -7,9 +7,6 @@ where there is none, the test is skipped with the reason.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,27 +14,9 @@ from typing import Any
 
 import pytest
 
+from tests.cluster.conftest import Kubectl
+from tests.support.manifests import ROOT
 from tests.support.operator import eventually, operator_running, report, settings_for_tests
-
-ROOT = Path(__file__).resolve().parents[2]
-KUBECTL = Path(sys.executable).parent / "kubectl"
-
-
-class Kubectl:
-    def __init__(self, kubeconfig: Path, namespace: str) -> None:
-        self.base = [str(KUBECTL), "--kubeconfig", str(kubeconfig), "--namespace", namespace]
-
-    def __call__(
-        self, *args: str, stdin: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self.base, *args], input=stdin, capture_output=True, text=True, check=check)
-
-    def apply(self, *objects: dict[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self("apply", "-f", "-", stdin="\n---\n".join(json.dumps(o) for o in objects), check=check)
-
-    def get(self, kind: str, name: str) -> dict[str, Any] | None:
-        result = self("get", kind, name, "-o", "json", check=False)
-        return json.loads(result.stdout) if result.returncode == 0 else None
 
 
 @pytest.fixture
