@@ -138,7 +138,7 @@ async def collect(op: Operator, job: dict[str, Any], bot: dict[str, Any] | None)
                 ),
             )
             if written is not None:
-                op.metrics.record_run(key, report, written.consecutive_failures)
+                op.metrics.record_run(key, report, written)
                 op.metrics.observe_conditions(key, written.conditions)
                 failed = report.outcome in FAILED_OUTCOMES
                 (kopf.warn if failed else kopf.info)(
