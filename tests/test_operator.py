@@ -453,6 +453,24 @@ async def test_rejected_credentials_make_the_bot_not_ready_until_a_run_logs_in(r
     await eventually(lambda: _exports(running, last_outcome="succeeded"), what="succeeded exported")
 
 
+async def test_a_restarted_operator_exports_each_bots_last_run_again_before_the_next_run(
+    harness: Harness,
+) -> None:
+    """The alerts on a bot's state (failures in a row, its last outcome) hold across a deploy."""
+    api = harness.api
+    async with harness.running():
+        await a_ready_bot(api, "news")
+        await api.run_job(
+            "news", "bot-news-1", report("authFailed", message="Invalid identifier or password")
+        )
+        await eventually(lambda: _exports(harness, last_outcome="authFailed"), what="authFailed exported")
+    async with harness.running():
+        await eventually(lambda: _exports(harness, last_outcome="authFailed"), what="exported again")
+        metrics = await harness.metrics()
+    assert 'skybots_bot_consecutive_failures{bot="news",namespace="team"} 1.0' in metrics
+    assert "skybots_bot_runs_total{" not in metrics  # counters start again from the next run
+
+
 async def test_a_job_half_collected_before_a_restart_is_not_counted_twice(harness: Harness) -> None:
     api = harness.api
     await api.create_secret("news")

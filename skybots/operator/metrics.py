@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from skybots.bots import BotStatus, Condition, RunOutcome
+from skybots.bots import BotStatus, RunOutcome
 from skybots.runs import RunReport
 
 BotKey = tuple[str, str]
@@ -104,8 +104,8 @@ class Metrics:
         r.register(self.conditions)
         self._series: dict[BotKey, set[tuple[str, ...]]] = {}
 
-    def record_run(self, key: BotKey, report: RunReport, status: BotStatus) -> None:
-        """Count the run; the gauges follow `status` (the bot's newest run, whichever order runs come in)."""
+    def record_run(self, key: BotKey, report: RunReport) -> None:
+        """Count what one collected run did."""
         labels = key
         self.runs.labels(*labels, report.outcome).inc()
         if not report.dry_run:
@@ -117,18 +117,21 @@ class Metrics:
         self.api_calls.labels(*labels).inc(report.api_calls)
         self.logins.labels(*labels).inc(report.logins)
         self.run_seconds.labels(*labels).observe(report.duration_seconds)
-        last = status.last_run
-        if last is not None:
-            self.last_run.labels(*labels).set((last.finished_at or report.finished_at).timestamp())
-            for outcome in OUTCOMES:
-                self.last_outcome.labels(*labels, outcome).set(outcome == last.outcome)
-        self.consecutive_failures.labels(*labels).set(status.consecutive_failures)
         series = self._series.setdefault(key, set())
         series.add(("outcome", report.outcome))
         series.update(("reason", reason) for reason in report.rejected)
 
-    def observe_conditions(self, key: BotKey, conditions: list[Condition]) -> None:
-        self.conditions.by_bot[key] = {c.type: c.status for c in conditions}
+    def observe_status(self, key: BotKey, status: BotStatus) -> None:
+        """The bot's state, from its status: a restarted operator has it again at its first reconciliation."""
+        self.conditions.by_bot[key] = {c.type: c.status for c in status.conditions}
+        last = status.last_run
+        if last is None:
+            return
+        if last.finished_at is not None:
+            self.last_run.labels(*key).set(last.finished_at.timestamp())
+        for outcome in OUTCOMES:
+            self.last_outcome.labels(*key, outcome).set(outcome == last.outcome)
+        self.consecutive_failures.labels(*key).set(status.consecutive_failures)
 
     def forget_bot(self, key: BotKey) -> None:
         """Drop a deleted bot's series, so dashboards do not show it forever."""
