@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +27,7 @@ from skybots.bots import BotStatus
 from skybots.operator.collect import apply_run
 from skybots.operator.metrics import Metrics as OperatorMetrics
 from skybots.runs import RunReport
+from tests.support.manifests import build
 from tests.support.promql import Query, Selector, label_values, parse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,6 @@ RULES = COMPONENT / "prometheusrule.yaml"
 DASHBOARD = COMPONENT / "dashboard.json"
 RULE_TESTS = ROOT / "tests" / "fixtures" / "monitoring" / "rules.test.yaml"
 RUNBOOKS = ROOT / "docs" / "monitoring.md"
-KUBECTL = Path(sys.executable).parent / "kubectl"
 
 # What the lead's base gives the Services (see docs/monitoring.md).
 SERVICES = {
@@ -332,11 +331,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
             }
         )
     )
-    result = subprocess.run(
-        [str(KUBECTL), "kustomize", str(overlay)], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return list(build(str(overlay)))  # an absolute path stays one under the repository's root
 
 
 def _one(built: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
