@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from skybots.operator.metrics import OUTCOMES
 from skybots.settings import OperatorSettings
 from skybots.stores.runs import DynamoRunHistory
 from tests.support.aws import REGION, free_port
@@ -444,9 +445,30 @@ async def test_rejected_credentials_make_the_bot_not_ready_until_a_run_logs_in(r
     assert (await api.condition("news", "Healthy"))["reason"] == "CredentialsRejected"
     events = await api.list("Event")
     assert any(e["reason"] == "RunFailed" and e["type"] == "Warning" for e in events)
+    # What the SkybotsCredentialsRejected alert watches: set from the bot's first run on.
+    await eventually(lambda: _exports(running, last_outcome="authFailed"), what="authFailed exported")
 
     await api.run_job("news", "bot-news-2", report(reposted=1))
     await ready(api, "news")
+    await eventually(lambda: _exports(running, last_outcome="succeeded"), what="succeeded exported")
+
+
+async def test_a_restarted_operator_exports_each_bots_last_run_again_before_the_next_run(
+    harness: Harness,
+) -> None:
+    """The alerts on a bot's state (failures in a row, its last outcome) hold across a deploy."""
+    api = harness.api
+    async with harness.running():
+        await a_ready_bot(api, "news")
+        await api.run_job(
+            "news", "bot-news-1", report("authFailed", message="Invalid identifier or password")
+        )
+        await eventually(lambda: _exports(harness, last_outcome="authFailed"), what="authFailed exported")
+    async with harness.running():
+        await eventually(lambda: _exports(harness, last_outcome="authFailed"), what="exported again")
+        metrics = await harness.metrics()
+    assert 'skybots_bot_consecutive_failures{bot="news",namespace="team"} 1.0' in metrics
+    assert "skybots_bot_runs_total{" not in metrics  # counters start again from the next run
 
 
 async def test_a_job_half_collected_before_a_restart_is_not_counted_twice(harness: Harness) -> None:
@@ -503,6 +525,17 @@ async def test_the_shipped_rbac_grants_exactly_what_the_operator_uses(harness: H
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+async def _exports(harness: Harness, last_outcome: str) -> bool:
+    """The news bot's last-outcome gauge is 1 for `last_outcome` alone, among every outcome."""
+    metrics = await harness.metrics()
+    lines = (
+        f'skybots_bot_last_run_outcome{{bot="news",namespace="team",outcome="{outcome}"}} '
+        f"{1.0 if outcome == last_outcome else 0.0}"
+        for outcome in OUTCOMES
+    )
+    return all(line in metrics for line in lines)
 
 
 async def _unlabelled_children(api: Api, bot: dict[str, Any], *kinds: str) -> None:

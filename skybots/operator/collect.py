@@ -138,8 +138,8 @@ async def collect(op: Operator, job: dict[str, Any], bot: dict[str, Any] | None)
                 ),
             )
             if written is not None:
-                op.metrics.record_run(key, report, written.consecutive_failures)
-                op.metrics.observe_conditions(key, written.conditions)
+                op.metrics.record_run(key, report)
+                op.metrics.observe_status(key, written)
                 failed = report.outcome in FAILED_OUTCOMES
                 (kopf.warn if failed else kopf.info)(
                     event_target(bot),

@@ -10,16 +10,18 @@ from __future__ import annotations
 import contextlib
 from collections import Counter as Tally
 from collections.abc import Iterator
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from skybots.bots import Condition
+from skybots.bots import BotStatus, RunOutcome
 from skybots.runs import RunReport
 
 BotKey = tuple[str, str]
 RUN_SECONDS_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
+OUTCOMES: tuple[str, ...] = get_args(RunOutcome)
 
 
 class _BotConditions(Collector):
@@ -90,11 +92,20 @@ class Metrics:
         self.consecutive_failures = Gauge(
             "skybots_bot_consecutive_failures", "Failed runs since the last success", bot, registry=r
         )
+        # A state, not a count: an alert on it holds until the next run ends otherwise, whatever the
+        # schedule, and it is there from a bot's first run (a counter's first increment is not seen).
+        self.last_outcome = Gauge(
+            "skybots_bot_last_run_outcome",
+            "1 for the outcome of the last collected run, 0 for the others",
+            [*bot, "outcome"],
+            registry=r,
+        )
         self.conditions = _BotConditions()
         r.register(self.conditions)
         self._series: dict[BotKey, set[tuple[str, ...]]] = {}
 
-    def record_run(self, key: BotKey, report: RunReport, consecutive_failures: int) -> None:
+    def record_run(self, key: BotKey, report: RunReport) -> None:
+        """Count what one collected run did."""
         labels = key
         self.runs.labels(*labels, report.outcome).inc()
         if not report.dry_run:
@@ -106,14 +117,21 @@ class Metrics:
         self.api_calls.labels(*labels).inc(report.api_calls)
         self.logins.labels(*labels).inc(report.logins)
         self.run_seconds.labels(*labels).observe(report.duration_seconds)
-        self.last_run.labels(*labels).set(report.finished_at.timestamp())
-        self.consecutive_failures.labels(*labels).set(consecutive_failures)
         series = self._series.setdefault(key, set())
         series.add(("outcome", report.outcome))
         series.update(("reason", reason) for reason in report.rejected)
 
-    def observe_conditions(self, key: BotKey, conditions: list[Condition]) -> None:
-        self.conditions.by_bot[key] = {c.type: c.status for c in conditions}
+    def observe_status(self, key: BotKey, status: BotStatus) -> None:
+        """The bot's state, from its status: a restarted operator has it again at its first reconciliation."""
+        self.conditions.by_bot[key] = {c.type: c.status for c in status.conditions}
+        last = status.last_run
+        if last is None:
+            return
+        if last.finished_at is not None:
+            self.last_run.labels(*key).set(last.finished_at.timestamp())
+        for outcome in OUTCOMES:
+            self.last_outcome.labels(*key, outcome).set(outcome == last.outcome)
+        self.consecutive_failures.labels(*key).set(status.consecutive_failures)
 
     def forget_bot(self, key: BotKey) -> None:
         """Drop a deleted bot's series, so dashboards do not show it forever."""
@@ -132,3 +150,6 @@ class Metrics:
         ):
             with contextlib.suppress(KeyError):  # the bot never had a run collected
                 metric.remove(*key)
+        for outcome in OUTCOMES:
+            with contextlib.suppress(KeyError):
+                self.last_outcome.remove(*key, outcome)

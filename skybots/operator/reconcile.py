@@ -181,7 +181,7 @@ async def _write(
         set_condition(status, RECONCILED, *reconciled, generation)
         set_condition(status, CREDENTIALS_FOUND, *credentials, generation)
         derive_ready(status, generation)
-        op.metrics.observe_conditions(_key(bot), status.conditions)
+        op.metrics.observe_status(_key(bot), status)
 
     return await update_status(op.kube, bot, mutate) is not None
 
@@ -198,7 +198,7 @@ async def _report_invalid(
         status.observed_generation = generation
         set_condition(status, RECONCILED, False, "InvalidSpec", message, generation)
         derive_ready(status, generation)
-        op.metrics.observe_conditions(_key(bot), status.conditions)
+        op.metrics.observe_status(_key(bot), status)
 
     if await update_status(op.kube, bot, mutate):
         kopf.warn(event_target(bot), reason="InvalidSpec", message=message)
