@@ -128,6 +128,8 @@ class ApiSettings(BaseSettings):
 
     sentry_dsn: SecretStr = SecretStr("")
     """Errors go to Sentry when set."""
+    metrics_port: int = Field(default=9090, ge=0, le=65535)
+    """Port of the API's Prometheus metrics, apart from the public port (0: no metrics server)."""
 
     spa_dir: str | None = None
     """The web app's built files, served at /app/; unset: the build shipped in the package, if any."""

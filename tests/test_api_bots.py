@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from skybots.stores.kubernetes import BOT, CRON_JOB, JOB, SECRET
 from skybots.stores.runs import RunRecord
 from tests.support.api import Api, UserClient, api_requests
+from tests.support.aws import free_port
 from tests.support.kubernetes import rbac_terms
 from tests.support.operator import eventually, operator_running, settings_for_tests
 from tests.support.rbac import API, grants
@@ -355,7 +357,13 @@ async def test_ready_metrics_and_request_ids(api: Api, alice: UserClient) -> Non
     assert ready.status_code == 200, ready.text
     response = await alice.get("/api/bots", headers={"X-Request-ID": "trace-me"})
     assert response.headers["X-Request-ID"] == "trace-me"
-    metrics = (await alice.get("/metrics")).text
+    port = free_port()
+    stop = api.app.state.metrics.serve(port)
+    try:
+        async with httpx.AsyncClient() as scraper:
+            metrics = (await scraper.get(f"http://127.0.0.1:{port}/metrics")).text
+    finally:
+        stop()
     assert 'skybots_api_requests_total{method="GET",route="/api/bots",status="200"}' in metrics
     assert 'skybots_api_requests_total{method="POST",route="/api/bots",status="201"}' in metrics
     assert 'skybots_api_users_by_bot_count{bots="1"} 1.0' in metrics

@@ -54,7 +54,7 @@ async def sentry() -> AsyncIterator[tuple[str, list[bytes]]]:
 async def served(
     cluster: ClusterEmulator, aws: str, sentry: tuple[str, list[bytes]], tmp_path: Path
 ) -> AsyncIterator[dict[str, Any]]:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     log = tmp_path / "api.log"
     env = {
         **os.environ,
@@ -63,6 +63,7 @@ async def served(
         "SKYBOTS_AWS_REGION": REGION,
         "SKYBOTS_SESSION_SECRET": SESSION_SECRET,
         "SKYBOTS_SENTRY_DSN": sentry[0],
+        "SKYBOTS_METRICS_PORT": str(metrics_port),
     }
     with log.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
@@ -76,7 +77,12 @@ async def served(
         try:
             async with httpx.AsyncClient(base_url=url) as client:
                 await eventually(lambda: _answers(client), seconds=30, what="the API to answer")
-                yield {"url": url, "log": log, "client": client}
+                yield {
+                    "url": url,
+                    "log": log,
+                    "client": client,
+                    "metrics": f"http://127.0.0.1:{metrics_port}",
+                }
         finally:
             process.terminate()
             await process.wait()
@@ -109,6 +115,17 @@ async def test_every_request_is_a_json_log_line_with_its_request_id(served: dict
     assert line["levelname"] == "INFO"
     assert line["status"] == 200
     assert "/healthz" in line["message"]
+
+
+async def test_metrics_are_served_on_their_own_port_not_the_public_one(served: dict[str, Any]) -> None:
+    """The Ingress routes the public port to the world; metrics stay inside the cluster."""
+    client = served["client"]
+    assert (await client.get("/healthz")).status_code == 200
+    assert (await client.get("/metrics")).status_code == 404
+    async with httpx.AsyncClient() as scraper:
+        metrics = (await scraper.get(f"{served['metrics']}/metrics")).text
+    assert 'skybots_api_requests_total{method="GET",route="/healthz",status="200"}' in metrics
+    assert "skybots_api_users_by_bot_count" in metrics
 
 
 async def test_a_server_error_reaches_sentry_without_the_request_body(

@@ -43,7 +43,7 @@ SERVICES = {
         {"app.kubernetes.io/name": "skybots", "app.kubernetes.io/component": "operator"},
         "metrics",
     ),
-    "skybots-api": ({"app.kubernetes.io/name": "skybots", "app.kubernetes.io/component": "api"}, "http"),
+    "skybots-api": ({"app.kubernetes.io/name": "skybots", "app.kubernetes.io/component": "api"}, "metrics"),
 }
 # Labels Prometheus puts on every series scraped through a ServiceMonitor, and its own `up`.
 TARGET_LABELS = frozenset({"job", "instance", "namespace", "service", "pod", "container", "endpoint"})
@@ -83,7 +83,7 @@ def exported_metrics() -> dict[str, frozenset[str]]:
     api = ApiMetrics()
     api.requests.labels("/api/bots", "GET", "200").inc()
     api.latency.labels("/api/bots", "GET").observe(0.01)
-    api.count_bots(["someone"])
+    api.owners = lambda: ["someone"]
     return {**_samples(operator.registry), **_samples(api.registry), **BUILTIN}
 
 

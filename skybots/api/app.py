@@ -13,13 +13,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_events.handlers.local import LocalHandler
 from fastapi_events.middleware import EventHandlerASGIMiddleware
-from prometheus_client import generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.middleware.sessions import SessionMiddleware
 
 from skybots import __version__
@@ -80,9 +78,13 @@ def create_app(
         app.state.views = bots.Views()
         app.state.known_users = sessions.KnownUsers(ready.users)
         await cache.start()
+        metrics.owners = cache.owners
+        stop_metrics = metrics.serve(settings.metrics_port) if settings.metrics_port else None
         try:
             yield
         finally:
+            if stop_metrics is not None:
+                stop_metrics()
             await cache.stop()
             if services is None:
                 await ready.kube.close()
@@ -145,11 +147,6 @@ def create_app(
             checks["dynamodb"] = f"{type(error).__name__}: {error}"
         healthy = all(value == "ok" for value in checks.values())
         return JSONResponse(checks, status_code=200 if healthy else 503)
-
-    @app.get("/metrics", include_in_schema=False)
-    async def prometheus() -> Response:
-        metrics.count_bots(app.state.bot_cache.owners())
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

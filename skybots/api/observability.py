@@ -7,10 +7,12 @@ import logging
 import time
 import uuid
 from collections import Counter as Tally
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from skybots import __version__
 
@@ -54,16 +56,33 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=self.registry,
         )
-        self.bots = Gauge(
-            "skybots_api_users_by_bot_count", "How many users have N bots", ["bots"], registry=self.registry
-        )
+        self.owners: Callable[[], list[str]] = list  # the owner of every bot, one entry per bot
+        self.registry.register(_UsersByBotCount(lambda: self.owners()))
 
-    def count_bots(self, owners: list[str]) -> None:
-        """Set the users-by-bot-count gauge from the owners of every bot (one entry per bot)."""
-        per_owner = Tally(owners)
-        self.bots.clear()
-        for bots, users in Tally(per_owner.values()).items():
-            self.bots.labels(str(bots)).set(users)
+    def serve(self, port: int) -> Callable[[], None]:
+        """Serve /metrics on a port of its own, apart from the public one the Ingress routes; returns `stop`."""
+        server, thread = start_http_server(port, registry=self.registry)
+
+        def stop() -> None:
+            server.shutdown()
+            thread.join()
+
+        return stop
+
+
+class _UsersByBotCount(Collector):
+    """skybots_api_users_by_bot_count{bots}: how many users have N bots, counted at scrape time."""
+
+    def __init__(self, owners: Callable[[], list[str]]) -> None:
+        self._owners = owners
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "skybots_api_users_by_bot_count", "How many users have N bots", labels=["bots"]
+        )
+        for bots, users in sorted(Tally(Tally(self._owners()).values()).items()):
+            family.add_metric([str(bots)], users)
+        yield family
 
 
 def install(app: FastAPI, metrics: Metrics) -> None:

@@ -98,6 +98,7 @@ def api_settings(namespace: str, aws: str, **overrides: Any) -> ApiSettings:
         "aws_region": REGION,
         "users_table": "users",
         "runs_table": "runs",
+        "metrics_port": 0,
     }
     return ApiSettings(**(values | overrides))
 
