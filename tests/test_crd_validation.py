@@ -101,3 +101,34 @@ def test_a_maps_values_are_defaulted_and_checked_for_unknown_fields() -> None:
 def test_a_maps_values_are_held_to_their_rules() -> None:
     assert MAP_OF_OBJECTS.errors(obj({"a": {"limit": 5}})) == []
     assert MAP_OF_OBJECTS.errors(obj({"a": {"weight": 3, "limit": 2}})) == [("spec.a", "limit below weight")]
+
+
+LISTS = validator_for(
+    {
+        "type": "object",
+        "properties": {
+            "groups": {
+                "type": "array",
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+                "items": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}, "n": {"type": "integer"}},
+                },
+            },
+            "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+            "lines": {"type": "array", "x-kubernetes-list-type": "atomic", "items": {"type": "string"}},
+        },
+    }
+)
+
+
+def test_a_map_list_holds_each_key_once() -> None:
+    assert LISTS.errors(obj({"groups": [{"name": "a", "n": 1}, {"name": "b", "n": 1}]})) == []
+    errors = LISTS.errors(obj({"groups": [{"name": "a", "n": 1}, {"name": "b"}, {"name": "a", "n": 2}]}))
+    assert errors == [("spec.groups[2]", "Duplicate value: {'name': 'a'}")]
+
+
+def test_a_set_list_holds_each_item_once_and_an_atomic_list_anything() -> None:
+    assert LISTS.errors(obj({"tags": ["a", "b"], "lines": ["x", "x"]})) == []
+    assert LISTS.errors(obj({"tags": ["a", "b", "a"]})) == [("spec.tags[2]", "Duplicate value: 'a'")]

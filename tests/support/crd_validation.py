@@ -1,7 +1,7 @@
 """Validate custom objects the way the API server does: defaults, structural schema, CEL rules.
 
 The schema part is openapi-schema-validator's OAS 3.0 validator (it knows `nullable`) taught
-`x-kubernetes-int-or-string`; the rules part is cel-python (standard CEL) with the one Kubernetes
+`x-kubernetes-int-or-string` and the uniqueness `x-kubernetes-list-type` asks for; the rules part is cel-python (standard CEL) with the one Kubernetes
 string extension our rules use, `lowerAscii`. Unknown fields are errors, as with kubectl's default
 strict field validation, except where `x-kubernetes-preserve-unknown-fields` keeps them: the
 vendored third-party CRDs (Argo CD's, Prometheus Operator's) rely on both extensions.
@@ -42,7 +42,25 @@ def _int_or_string(
         yield ValidationError(f"{instance!r} is not an integer or a string")
 
 
-KubernetesSchemaValidator = validators.extend(OAS30Validator, {"x-kubernetes-int-or-string": _int_or_string})
+def _list_type(
+    validator: Any, list_type: Any, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    """`x-kubernetes-list-type`: a map list holds each key once (e.g. one rule group a name), a set
+    list each item once."""
+    if not isinstance(instance, list) or list_type not in ("map", "set"):
+        return
+    names = schema.get("x-kubernetes-list-map-keys", [])
+    seen: list[Any] = []  # items need not be hashable
+    for index, item in enumerate(instance):
+        key = {n: item.get(n) for n in names} if list_type == "map" and isinstance(item, dict) else item
+        if key in seen:
+            yield ValidationError(f"Duplicate value: {key!r}", path=[index])
+        seen.append(key)
+
+
+KubernetesSchemaValidator = validators.extend(
+    OAS30Validator, {"x-kubernetes-int-or-string": _int_or_string, "x-kubernetes-list-type": _list_type}
+)
 
 
 class CrdValidator:
