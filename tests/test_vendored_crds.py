@@ -32,7 +32,9 @@ VENDORED = {
 @pytest.mark.parametrize(("file", "source"), VENDORED.items(), ids=VENDORED.keys())
 def test_each_vendored_crd_names_its_source_and_is_that_crd(file: str, source: tuple[str, str]) -> None:
     repository, name = source
-    text = (VENDORED_CRDS / file).read_text()
+    path = VENDORED_CRDS / file
+    assert path.is_file(), f"{file} belongs in {VENDORED_CRDS}"
+    text = path.read_text()
     first_line = text.splitlines()[0]
     pattern = (
         rf"# Source: github\.com/{re.escape(repository)}, tag v[\d.]+ \(commit [0-9a-f]{{40}}\), \S+\.yaml"
