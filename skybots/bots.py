@@ -55,7 +55,9 @@ RKEY = r"[a-zA-Z0-9._~:-]{1,512}"
 LIST_URI = rf"^at://{AT_URI_AUTHORITY}/app\.bsky\.graph\.list/{RKEY}$"
 FEED_URI = rf"^at://{AT_URI_AUTHORITY}/app\.bsky\.feed\.generator/{RKEY}$"
 # Whitespace spelled out: Python's \s, ECMAScript's (JSON Schema) and Go's (the API server) disagree.
-WHITESPACE = " \t\n\r\f\v\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# NEL (U+0085) goes in as the regex escape \x85, which all three read: Kustomize (so Argo CD) turns
+# the character itself into a space on its way to the API server.
+WHITESPACE = " \t\n\r\f\v\\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 TAG = f"^[^#{WHITESPACE}][^{WHITESPACE}]*$"
 LANGUAGE = r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{1,8})*$"
 LABEL_VALUE = r"^!?[a-z0-9][a-z0-9-]*$"

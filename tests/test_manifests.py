@@ -15,7 +15,15 @@ import skybots
 from skybots.bots import BotSpec
 from skybots.operator.rendering import render_cron_job
 from skybots.settings import ApiSettings, OperatorSettings
-from tests.support.manifests import MANIFESTS, OVERLAYS, build, crd_validators, named, objects
+from tests.support.manifests import (
+    MANIFESTS,
+    OVERLAYS,
+    VENDORED_CRDS,
+    build,
+    crd_validators,
+    named,
+    objects,
+)
 
 KUBERNETES_VERSION = "1.37.0"
 BUILDS = ["manifests/base", *(f"manifests/overlays/{overlay}" for overlay in OVERLAYS)]
@@ -52,9 +60,7 @@ def test_every_object_passes_kubernetes_validate_strict(path: str) -> None:
         try:
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.SchemaNotFoundError:
-            pytest.fail(
-                f"{obj['apiVersion']} {obj['kind']}: no schema; vendor its CRD into tests/fixtures/crds/"
-            )
+            pytest.fail(f"{obj['apiVersion']} {obj['kind']}: no schema; its CRD belongs in {VENDORED_CRDS}")
         except kubernetes_validate.ValidationError as error:
             pytest.fail(f"{obj['kind']}/{obj['metadata']['name']}: {error.message} at {list(error.path)}")
 

@@ -1,8 +1,10 @@
 """Validate custom objects the way the API server does: defaults, structural schema, CEL rules.
 
-The schema part is openapi-schema-validator's OAS 3.0 validator (it knows `nullable`); the
-rules part is cel-python (standard CEL) with the one Kubernetes string extension our rules
-use, `lowerAscii`. Unknown fields are errors, as with kubectl's default strict field validation.
+The schema part is openapi-schema-validator's OAS 3.0 validator (it knows `nullable`) taught
+`x-kubernetes-int-or-string` and the uniqueness `x-kubernetes-list-type` asks for; the rules part is cel-python (standard CEL) with the one Kubernetes
+string extension our rules use, `lowerAscii`. Unknown fields are errors, as with kubectl's default
+strict field validation, except where `x-kubernetes-preserve-unknown-fields` keeps them: the
+vendored third-party CRDs (Argo CD's, Prometheus Operator's) rely on both extensions.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import celpy
 from celpy import celtypes
 from celpy.adapter import json_to_cel
+from jsonschema import ValidationError, validators  # type: ignore[import-untyped]  # no stubs
 from openapi_schema_validator import OAS30Validator
 
 # Kubernetes' CEL library extends standard CEL; these are the extensions our rules use.
@@ -27,6 +30,37 @@ def format_path(parts: Any) -> str:
     for part in parts:
         path = f"{path}[{part}]" if isinstance(part, int) else f"{path}.{part}" if path else str(part)
     return path
+
+
+def _int_or_string(
+    validator: Any, enabled: Any, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    """`x-kubernetes-int-or-string`: an integer or a string, whether or not `anyOf` says so too."""
+    if not enabled or "anyOf" in schema or (instance is None and schema.get("nullable")):
+        return  # anyOf [integer, string] reports the error itself
+    if isinstance(instance, bool) or not isinstance(instance, int | str):
+        yield ValidationError(f"{instance!r} is not an integer or a string")
+
+
+def _list_type(
+    validator: Any, list_type: Any, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    """`x-kubernetes-list-type`: a map list holds each key once (e.g. one rule group a name), a set
+    list each item once."""
+    if not isinstance(instance, list) or list_type not in ("map", "set"):
+        return
+    names = schema.get("x-kubernetes-list-map-keys", [])
+    seen: list[Any] = []  # items need not be hashable
+    for index, item in enumerate(instance):
+        key = {n: item.get(n) for n in names} if list_type == "map" and isinstance(item, dict) else item
+        if key in seen:
+            yield ValidationError(f"Duplicate value: {key!r}", path=[index])
+        seen.append(key)
+
+
+KubernetesSchemaValidator = validators.extend(
+    OAS30Validator, {"x-kubernetes-int-or-string": _int_or_string, "x-kubernetes-list-type": _list_type}
+)
 
 
 class CrdValidator:
@@ -44,7 +78,7 @@ class CrdValidator:
         defaulted = copy.deepcopy(obj)
         _apply_defaults(self.schema, defaulted)
         errors = list(self._unknown_fields(self.schema, defaulted, []))
-        validator = OAS30Validator(self.schema)
+        validator = KubernetesSchemaValidator(self.schema)
         errors += [_as_kubernetes_error(e) for e in validator.iter_errors(defaulted)]
         if not errors:
             errors += list(self._rules(self.schema, defaulted, []))
@@ -56,16 +90,16 @@ class CrdValidator:
     def _unknown_fields(
         self, schema: dict[str, Any], value: Any, path: list[Any]
     ) -> Iterator[tuple[str, str]]:
-        if isinstance(value, dict) and "properties" in schema:
-            for key, item in value.items():
-                if key not in schema["properties"]:
-                    if path or key not in ("apiVersion", "kind", "metadata"):
-                        yield format_path([*path, key]), f'unknown field "{key}"'
-                elif path or key != "metadata":
-                    yield from self._unknown_fields(schema["properties"][key], item, [*path, key])
-        elif isinstance(value, list) and "items" in schema:
-            for index, item in enumerate(value):
-                yield from self._unknown_fields(schema["items"], item, [*path, index])
+        preserved = schema.get("x-kubernetes-preserve-unknown-fields", False)
+        if isinstance(value, dict) and "properties" in schema and not preserved:
+            for key in value:
+                if key not in schema["properties"] and (
+                    path or key not in ("apiVersion", "kind", "metadata")
+                ):
+                    yield format_path([*path, key]), f'unknown field "{key}"'
+        for key, child, item in _children(schema, value):
+            if path or key != "metadata":
+                yield from self._unknown_fields(child, item, [*path, key])
 
     def _rules(self, schema: dict[str, Any], value: Any, path: list[Any]) -> Iterator[tuple[str, str]]:
         if value is None:
@@ -74,13 +108,9 @@ class CrdValidator:
             if not self._evaluate(rule["rule"], value):
                 field = format_path(path) + rule.get("fieldPath", "")
                 yield field, rule.get("message") or f"failed rule: {rule['rule']}"
-        if isinstance(value, dict):
-            for key, prop in schema.get("properties", {}).items():
-                if key in value and (path or key != "metadata"):
-                    yield from self._rules(prop, value[key], [*path, key])
-        elif isinstance(value, list) and "items" in schema:
-            for index, item in enumerate(value):
-                yield from self._rules(schema["items"], item, [*path, index])
+        for key, child, item in _children(schema, value):
+            if path or key != "metadata":
+                yield from self._rules(child, item, [*path, key])
 
     def _evaluate(self, rule: str, value: Any) -> bool:
         if rule not in self._programs:
@@ -98,14 +128,25 @@ def _as_kubernetes_error(error: Any) -> tuple[str, str]:
     return format_path(error.absolute_path), error.message
 
 
+def _children(schema: dict[str, Any], value: Any) -> Iterator[tuple[str | int, dict[str, Any], Any]]:
+    """(key, schema, value) of each part of `value` a sub-schema governs: declared fields, the
+    values of a map (`additionalProperties`), the items of a list; the one way down for every walk."""
+    if isinstance(value, dict):
+        properties, values = schema.get("properties", {}), schema.get("additionalProperties")
+        for key, item in value.items():
+            child = properties.get(key, values if isinstance(values, dict) else None)
+            if child is not None:
+                yield key, child, item
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            yield index, schema["items"], item
+
+
 def _apply_defaults(schema: dict[str, Any], value: Any) -> None:
     """Structural defaulting: missing fields with a default get it, nested defaults included."""
     if isinstance(value, dict):
         for key, prop in schema.get("properties", {}).items():
             if key not in value and "default" in prop:
                 value[key] = copy.deepcopy(prop["default"])
-            if key in value:
-                _apply_defaults(prop, value[key])
-    elif isinstance(value, list) and "items" in schema:
-        for item in value:
-            _apply_defaults(schema["items"], item)
+    for _, child, item in _children(schema, value):
+        _apply_defaults(child, item)

