@@ -79,7 +79,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: node22 atproto-network system-packages test-services
 
-test-services: system-packages atproto-network postman-tools tailwind oidc-provider
+test-services: system-packages atproto-network postman-tools tailwind oidc-provider published-schemas
 
 node22: $(NODE22_STAMP)
 
@@ -121,6 +121,18 @@ postman-tools: $(POSTMAN_STAMP)
 
 $(POSTMAN_STAMP): $(NODE22_STAMP)
 	cd $(POSTMAN_DIR) && PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" npm ci $(NPM_QUIET)
+	touch $@
+
+# Argo CD's and Prometheus Operator's published schemas, for the manifests tests.
+SCHEMAS_DIR := tools/published-schemas
+SCHEMAS_STAMP := $(SCHEMAS_DIR)/node_modules/.installed-$(shell cat $(SCHEMAS_DIR)/package-lock.json | sha1sum | cut -c1-12)
+
+.PHONY: published-schemas
+
+published-schemas: $(SCHEMAS_STAMP)
+
+$(SCHEMAS_STAMP): $(NODE22_STAMP)
+	cd $(SCHEMAS_DIR) && PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" npm ci $(NPM_QUIET)
 	touch $@
 
 postman: install postman-tools

