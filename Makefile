@@ -79,6 +79,11 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: node22 atproto-network system-packages test-services
 
+# The npm tools under tools/ (other than the AT Protocol network): each installed from its lock,
+# again whenever the lock changes.
+npm_stamp = $(1)/node_modules/.installed-$(shell cat $(1)/package-lock.json | sha1sum | cut -c1-12)
+NPM_TOOL_STAMPS = $(POSTMAN_STAMP) $(SCHEMAS_STAMP) $(TAILWIND_STAMP) $(OIDC_PROVIDER_STAMP)
+
 test-services: system-packages atproto-network postman-tools tailwind oidc-provider published-schemas
 
 node22: $(NODE22_STAMP)
@@ -113,27 +118,19 @@ system-packages:
 
 # The Postman collection is generated from the OpenAPI document by Postman's own converter.
 POSTMAN_DIR := tools/postman
-POSTMAN_STAMP := $(POSTMAN_DIR)/node_modules/.installed-$(shell cat $(POSTMAN_DIR)/package-lock.json | sha1sum | cut -c1-12)
+POSTMAN_STAMP := $(call npm_stamp,$(POSTMAN_DIR))
 
 .PHONY: postman-tools postman
 
 postman-tools: $(POSTMAN_STAMP)
 
-$(POSTMAN_STAMP): $(NODE22_STAMP)
-	cd $(POSTMAN_DIR) && PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" npm ci $(NPM_QUIET)
-	touch $@
-
 # Argo CD's and Prometheus Operator's published schemas, for the manifests tests.
 SCHEMAS_DIR := tools/published-schemas
-SCHEMAS_STAMP := $(SCHEMAS_DIR)/node_modules/.installed-$(shell cat $(SCHEMAS_DIR)/package-lock.json | sha1sum | cut -c1-12)
+SCHEMAS_STAMP := $(call npm_stamp,$(SCHEMAS_DIR))
 
 .PHONY: published-schemas
 
 published-schemas: $(SCHEMAS_STAMP)
-
-$(SCHEMAS_STAMP): $(NODE22_STAMP)
-	cd $(SCHEMAS_DIR) && PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" npm ci $(NPM_QUIET)
-	touch $@
 
 postman: install postman-tools
 	mkdir -p build
@@ -147,17 +144,13 @@ postman: install postman-tools
 # serves it wherever it is installed (pip, an image) with no Node; tests/test_pages.py rebuilds it
 # and fails when the committed file is stale.
 TAILWIND_DIR := tools/tailwind
-TAILWIND_STAMP := $(TAILWIND_DIR)/node_modules/.installed-$(shell cat $(TAILWIND_DIR)/package-lock.json | sha1sum | cut -c1-12)
+TAILWIND_STAMP := $(call npm_stamp,$(TAILWIND_DIR))
 TAILWIND := PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" $(TAILWIND_DIR)/node_modules/.bin/tailwindcss \
 	--input $(TAILWIND_DIR)/input.css --output skybots/api/static/site.css --minify
 
 .PHONY: tailwind
 
 tailwind: $(TAILWIND_STAMP)
-
-$(TAILWIND_STAMP): $(NODE22_STAMP)
-	cd $(TAILWIND_DIR) && PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" npm ci $(NPM_QUIET)
-	touch $@
 
 css: tailwind
 	$(TAILWIND)
@@ -166,12 +159,12 @@ css-watch: tailwind
 	$(TAILWIND) --watch
 # --- The OpenID provider standing in for Google: npm oidc-provider on the same Node 22 ----------
 OIDC_PROVIDER_DIR := tools/oidc-provider
-OIDC_PROVIDER_STAMP := $(OIDC_PROVIDER_DIR)/node_modules/.installed-$(shell cat $(OIDC_PROVIDER_DIR)/package-lock.json | sha1sum | cut -c1-12)
+OIDC_PROVIDER_STAMP := $(call npm_stamp,$(OIDC_PROVIDER_DIR))
 
 .PHONY: oidc-provider
 
 oidc-provider: $(OIDC_PROVIDER_STAMP)
 
-$(OIDC_PROVIDER_STAMP): $(NODE22_STAMP)
-	cd $(OIDC_PROVIDER_DIR) && PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" npm ci $(NPM_QUIET)
+$(NPM_TOOL_STAMPS): $(NODE22_STAMP)
+	cd $(@D:%/node_modules=%) && PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" npm ci $(NPM_QUIET)
 	touch $@
