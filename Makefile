@@ -7,9 +7,10 @@ BIN := $(VENV)/bin
 # Reinstall whenever the project's dependencies or their lock change.
 PY_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 
-.PHONY: help install test lint typecheck pytest crd css css-watch lock benchmark-operator benchmark-api benchmark-reposter e2e-kind
+.PHONY: help demo install test lint typecheck pytest crd css css-watch lock benchmark-operator benchmark-api benchmark-reposter e2e-kind
 
 help:
+	@echo "make demo                 the platform on this machine: a local Bluesky network, a bot reposting on it"
 	@echo "make test                 install everything the tests need, then lint, type-check and run the tests"
 	@echo "make crd                  regenerate crds/ from the Bot model"
 	@echo "make e2e-kind             build the images, run the dev overlay on kind, a bot's life (needs kind + Docker)"
@@ -28,6 +29,10 @@ $(PY_STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
+# The whole platform on this machine: Bluesky's reference network, people posting, a bot, skybots dev.
+demo: install system-packages atproto-network
+	$(BIN)/python tools/demo.py
+
 test: install test-services
 	$(MAKE) lint typecheck pytest
 
@@ -38,7 +43,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install test-services
+py# The whole platform on this machine: Bluesky's reference network, people posting, a bot, skybots dev.
+demo: install system-packages atproto-network
+	$(BIN)/python tools/demo.py
+
+test: install test-services
 	$(BIN)/pytest
 
 # Where kind or Docker is missing, the tests say so and skip (-rs prints the reason).

@@ -157,10 +157,15 @@ def parse_cron(expression: str) -> str:
         if not re.fullmatch(pattern, field, re.IGNORECASE):
             raise ValueError(f"the {name} field {field!r} is not valid for a Kubernetes CronJob")
     try:
-        CronSim(" ".join(fields).replace("?", "*"), datetime(2026, 1, 1))
+        CronSim(cron_sim_expression(expression), datetime(2026, 1, 1))
     except CronSimError as error:
         raise ValueError(str(error).lower()) from None
     return expression
+
+
+def cron_sim_expression(expression: str) -> str:
+    """A valid schedule as cronsim reads it: macros spelled out, `?` as `*`."""
+    return " ".join(CRON_MACROS.get(expression, expression).split()).replace("?", "*")
 
 
 _CRON_FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")

@@ -106,6 +106,52 @@ def api(host: str, port: int, create_tables: bool) -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@click.option(
+    "--bot-handle",
+    help="Make a bot for this Bluesky account at start-up (SKYBOTS_APP_PASSWORD: its app password).",
+)
+@click.option("--bot-tag", default="skybots", show_default=True, help="The hashtag that bot watches.")
+@click.option("--bot-service", default="https://bsky.social", show_default=True, help="The account's PDS.")
+@click.option("--bot-schedule", default="*/10 * * * *", show_default=True, help="When that bot runs (cron).")
+@click.option("--live", is_flag=True, help="Let that bot repost for real (default: a dry run).")
+def dev(
+    host: str,
+    port: int,
+    bot_handle: str | None,
+    bot_tag: str,
+    bot_service: str,
+    bot_schedule: str,
+    live: bool,
+) -> None:
+    """The whole platform in this process, no cluster, no cloud: state in SKYBOTS_DATA_DIR (.skybots).
+
+    Development only: the sign-in is one local developer, no Google.
+    """
+    import asyncio
+    import os
+
+    from skybots.local.main import serve
+    from skybots.local.runtime import StartingBot
+
+    starting = None
+    if bot_handle:
+        password = os.environ.get("SKYBOTS_APP_PASSWORD")
+        if not password:
+            raise click.UsageError("--bot-handle needs the account's app password in SKYBOTS_APP_PASSWORD")
+        starting = StartingBot(
+            name="my-bot",
+            handle=bot_handle,
+            app_password=password,
+            hashtag=bot_tag,
+            service=bot_service,
+            live=live,
+        )
+    asyncio.run(serve(host, port, starting))
+
+
+@main.command()
 @click.option(
     "--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write here, not to stdout."
 )

@@ -6,9 +6,9 @@ docs/configuration.md lists them (a test keeps that list complete).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -131,7 +131,24 @@ class ApiSettings(BaseSettings):
     metrics_port: int = Field(default=9090, ge=0, le=65535)
     """Port of the API's Prometheus metrics, apart from the public port (0: no metrics server)."""
 
+    runtime: Literal["cluster", "local"] = "cluster"
+    """`local` only under `skybots dev`: enables the local developer's sign-in (never in a cluster)."""
     spa_dir: str | None = None
     """The web app's built files, served at /app/; unset: the build shipped in the package, if any."""
     dev_reload: bool = False
     """Development: pages reload in the browser when a template or the stylesheet changes."""
+
+
+class LocalSettings(BaseSettings):
+    """`skybots dev`: the whole platform in one process, its state in one folder."""
+
+    model_config = SettingsConfigDict(env_prefix="SKYBOTS_", extra="ignore", use_attribute_docstrings=True)
+
+    data_dir: str = ".skybots"
+    """Where the local runtime keeps its state (SQLite files, dedup snapshots); it survives restarts."""
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "SKYBOTS_REDIS_URL")
+    )
+    """A Redis for the reposter's cache (REDIS_URL); unset: an embedded one in memory."""
+    namespace: str = "skybots"
+    """The namespace the local runtime's bots live in (as in a cluster)."""

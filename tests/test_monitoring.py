@@ -24,8 +24,8 @@ from prometheus_client import CollectorRegistry
 
 from skybots.api.observability import Metrics as ApiMetrics
 from skybots.bots import BotStatus
-from skybots.operator.collect import apply_run
 from skybots.operator.metrics import Metrics as OperatorMetrics
+from skybots.operator.status import apply_run
 from skybots.runs import RunReport
 from tests.support.manifests import build
 from tests.support.promql import Query, Selector, label_values, parse

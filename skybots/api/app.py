@@ -21,7 +21,7 @@ from fastapi_events.middleware import EventHandlerASGIMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 
 from skybots import __version__
-from skybots.api import alerts, bots, mail_events, observability, oidc, pages, sessions
+from skybots.api import alerts, bots, local_sign_in, mail_events, observability, oidc, pages, sessions
 from skybots.api import events as api_events
 from skybots.api.bot_cache import BotCache
 from skybots.api.stats import StatsReader
@@ -126,6 +126,8 @@ def create_app(
     observability.install(app, metrics)
 
     app.include_router(oidc.router)
+    if settings.runtime == "local":
+        app.include_router(local_sign_in.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -23,6 +23,7 @@ from skybots.api.events import BOT_CHANGED
 from skybots.api.sessions import SignedIn
 from skybots.api.stats import Stats, StatsReader
 from skybots.bots import BlueskyAccount, BotSpec, BotSpecError, BotStatus, Matches, WireModel, validate_spec
+from skybots.operator import rendering
 from skybots.settings import ApiSettings
 from skybots.stores.kubernetes import (
     BOT,
@@ -504,38 +505,13 @@ async def _start_job(
         raise HTTPException(
             status.HTTP_409_CONFLICT, "The bot is not set up yet (no CronJob): try again in a moment."
         ) from None
-    template = cron_job["spec"]["jobTemplate"]
-    job_spec = dict(template["spec"])
-    if dry_run:
-        pod = job_spec["template"]["spec"]
-        containers = [dict(c, args=[*c.get("args", []), "--dry-run"]) for c in pod["containers"]]
-        job_spec = {
-            **job_spec,
-            "template": {**job_spec["template"], "spec": {**pod, "containers": containers}},
-        }
     kind = "p" if dry_run else "m"
-    job = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": f"{cron_name}-{kind}{secrets.token_hex(3)}",
-            "namespace": settings.namespace,
-            "labels": {
-                **template.get("metadata", {}).get("labels", {}),
-                "skybots.dev/run": "preview" if dry_run else "manual",
-            },
-            "annotations": {"cronjob.kubernetes.io/instantiate": "manual"},
-            "ownerReferences": [
-                {
-                    "apiVersion": "batch/v1",
-                    "kind": "CronJob",
-                    "name": cron_name,
-                    "uid": cron_job["metadata"]["uid"],
-                    "controller": True,
-                }
-            ],
-        },
-        "spec": job_spec,
-    }
+    job = rendering.render_job_from(
+        cron_job,
+        f"{cron_name}-{kind}{secrets.token_hex(3)}",
+        dry_run=dry_run,
+        run="preview" if dry_run else "manual",
+        instantiate="manual",
+    )
     created = await kube.create(JOB, settings.namespace, job)
     return JobStarted(job=created["metadata"]["name"])

@@ -65,6 +65,7 @@ def router(settings: ApiSettings) -> APIRouter:
         undefined=StrictUndefined,
     )
     environment.globals["hot_reload"] = ""  # with dev_reload, each page's context holds the script
+    environment.globals["local_runtime"] = settings.runtime == "local"
     templates = Jinja2Templates(env=environment)
     pages = _with_hot_reload(templates) if settings.dev_reload else APIRouter(include_in_schema=False)
 

@@ -14,10 +14,10 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from skybots.bots import FAILED_OUTCOMES, GROUP, BotStatus, LastRun, RunOutcome
+from skybots.bots import FAILED_OUTCOMES, GROUP, RunOutcome
 from skybots.operator import rendering
 from skybots.operator.reconcile import Operator, event_target
-from skybots.operator.status import HEALTHY, derive_ready, now, set_condition, update_status
+from skybots.operator.status import apply_run, now, run_summary, update_status
 from skybots.runs import EXIT_CODES, RunReport
 from skybots.stores.kubernetes import JOB, POD
 from skybots.stores.runs import RunRecord
@@ -70,53 +70,6 @@ def report_of(job: dict[str, Any], pods: list[dict[str, Any]]) -> RunReport:
     return RunReport(outcome=outcome, message=why[:1024], started_at=started, finished_at=ended)
 
 
-def apply_run(status: BotStatus, job: str, report: RunReport, threshold: int, generation: int | None) -> None:
-    """Count the run into the status, unless lastRun shows it was counted already."""
-    if status.last_run is not None and status.last_run.job == job:
-        return
-    failed = report.outcome in FAILED_OUTCOMES
-    totals = status.totals
-    totals.runs += 1
-    totals.failed_runs += failed
-    totals.candidates += report.candidates
-    totals.reposted += 0 if report.dry_run else report.reposted
-    totals.duplicates += report.duplicates
-    totals.rejected += report.rejected_total
-    status.consecutive_failures = status.consecutive_failures + 1 if failed else 0
-    newest = (
-        status.last_run is None or (status.last_run.finished_at or report.finished_at) <= report.finished_at
-    )
-    if newest:
-        status.last_run = LastRun(
-            job=job,
-            started_at=report.started_at,
-            finished_at=report.finished_at,
-            outcome=report.outcome,
-            message=report.message,
-            dry_run=report.dry_run,
-            candidates=report.candidates,
-            reposted=report.reposted,
-            duplicates=report.duplicates,
-            rejected=report.rejected_total,
-        )
-    if not failed:
-        set_condition(status, HEALTHY, True, "RunsSucceeding", _summary(job, report), generation)
-    elif report.outcome == "authFailed":
-        set_condition(status, HEALTHY, False, "CredentialsRejected", _summary(job, report), generation)
-    elif status.consecutive_failures >= threshold:
-        message = f"{status.consecutive_failures} runs failed in a row; the last: {_summary(job, report)}"
-        set_condition(status, HEALTHY, False, "RunsFailing", message, generation)
-    elif status.condition(HEALTHY) is None:
-        set_condition(status, HEALTHY, None, "RunFailed", _summary(job, report), generation)
-    derive_ready(status, generation)
-
-
-def _summary(job: str, report: RunReport) -> str:
-    what = "would repost" if report.dry_run else "reposted"
-    counts = f"{what} {report.reposted} of {report.candidates} candidates"
-    return f"Job {job} {report.outcome}: {counts}" + (f" ({report.message})" if report.message else "") + "."
-
-
 async def collect(op: Operator, job: dict[str, Any], bot: dict[str, Any] | None) -> None:
     """Record a finished Job's run in history, status and metrics, then mark the Job collected."""
     meta = job["metadata"]
@@ -144,6 +97,6 @@ async def collect(op: Operator, job: dict[str, Any], bot: dict[str, Any] | None)
                 (kopf.warn if failed else kopf.info)(
                     event_target(bot),
                     reason="RunFailed" if failed else "RunSucceeded",
-                    message=_summary(name, report),
+                    message=run_summary(name, report),
                 )
     await op.kube.patch(JOB, namespace, name, {"metadata": {"annotations": {COLLECTED: "true"}}})

@@ -13,6 +13,7 @@ from skybots import bots
 from skybots.settings import OperatorSettings
 
 BOT_LABEL = f"{bots.GROUP}/bot"
+RUN_LABEL = f"{bots.GROUP}/run"  # what started a Job: scheduled, manual, preview
 MANAGED_BY = "skybots-operator"
 CONFIG_KEY = "bot.json"
 CONFIG_DIR = "/etc/skybots"
@@ -154,6 +155,45 @@ def render_cron_job(
         "kind": "CronJob",
         "metadata": _metadata(bot),
         "spec": cron_spec,
+    }
+
+
+def render_job_from(
+    cron_job: dict[str, Any], name: str, *, dry_run: bool, run: str, instantiate: str
+) -> dict[str, Any]:
+    """A Job from a CronJob's template, as `kubectl create job --from` (or the CronJob controller) makes it.
+
+    `run` labels what started it (manual, preview, scheduled); a dry run adds `--dry-run`.
+    """
+    template = cron_job["spec"]["jobTemplate"]
+    job_spec = dict(template["spec"])
+    if dry_run:
+        pod = job_spec["template"]["spec"]
+        containers = [dict(c, args=[*c.get("args", []), "--dry-run"]) for c in pod["containers"]]
+        job_spec = {
+            **job_spec,
+            "template": {**job_spec["template"], "spec": {**pod, "containers": containers}},
+        }
+    meta = cron_job["metadata"]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "labels": {**template.get("metadata", {}).get("labels", {}), RUN_LABEL: run},
+            "annotations": {"cronjob.kubernetes.io/instantiate": instantiate},
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "CronJob",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": job_spec,
     }
 
 

@@ -1,7 +1,8 @@
 """Bot status: conditions in Kubernetes' shape, and writes that never lose a concurrent update.
 
 Two paths write a Bot's status (reconciliation and run collection), so every write is a
-read-modify-write with the resourceVersion as precondition, retried on 409.
+read-modify-write with the resourceVersion as precondition, retried on 409. What a run does to
+the status is here too: the operator and the local runtime count runs the same way.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from skybots.bots import BotStatus, Condition
+from skybots.bots import FAILED_OUTCOMES, BotStatus, Condition, LastRun
+from skybots.runs import RunReport
 from skybots.stores.kubernetes import BOT, Conflict, Kubernetes
 
 READY = "Ready"
@@ -101,3 +103,50 @@ async def update_status(
     raise Conflict(
         409, "Conflict", f"status of Bot {meta['name']} kept changing; gave up after {attempts} tries"
     )
+
+
+def apply_run(status: BotStatus, job: str, report: RunReport, threshold: int, generation: int | None) -> None:
+    """Count the run into the status, unless lastRun shows it was counted already."""
+    if status.last_run is not None and status.last_run.job == job:
+        return
+    failed = report.outcome in FAILED_OUTCOMES
+    totals = status.totals
+    totals.runs += 1
+    totals.failed_runs += failed
+    totals.candidates += report.candidates
+    totals.reposted += 0 if report.dry_run else report.reposted
+    totals.duplicates += report.duplicates
+    totals.rejected += report.rejected_total
+    status.consecutive_failures = status.consecutive_failures + 1 if failed else 0
+    newest = (
+        status.last_run is None or (status.last_run.finished_at or report.finished_at) <= report.finished_at
+    )
+    if newest:
+        status.last_run = LastRun(
+            job=job,
+            started_at=report.started_at,
+            finished_at=report.finished_at,
+            outcome=report.outcome,
+            message=report.message,
+            dry_run=report.dry_run,
+            candidates=report.candidates,
+            reposted=report.reposted,
+            duplicates=report.duplicates,
+            rejected=report.rejected_total,
+        )
+    if not failed:
+        set_condition(status, HEALTHY, True, "RunsSucceeding", run_summary(job, report), generation)
+    elif report.outcome == "authFailed":
+        set_condition(status, HEALTHY, False, "CredentialsRejected", run_summary(job, report), generation)
+    elif status.consecutive_failures >= threshold:
+        message = f"{status.consecutive_failures} runs failed in a row; the last: {run_summary(job, report)}"
+        set_condition(status, HEALTHY, False, "RunsFailing", message, generation)
+    elif status.condition(HEALTHY) is None:
+        set_condition(status, HEALTHY, None, "RunFailed", run_summary(job, report), generation)
+    derive_ready(status, generation)
+
+
+def run_summary(job: str, report: RunReport) -> str:
+    what = "would repost" if report.dry_run else "reposted"
+    counts = f"{what} {report.reposted} of {report.candidates} candidates"
+    return f"Job {job} {report.outcome}: {counts}" + (f" ({report.message})" if report.message else "") + "."

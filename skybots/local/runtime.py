@@ -1,0 +1,132 @@
+"""`skybots dev`: the API, the operator's part and the reposter in one process, on embedded stores.
+
+Each outside system is swapped for one embedded adapter, and nothing else changes: Bots and their
+Secrets in SQLite (LocalKubernetes) instead of the API server, users and run history in SQLite
+instead of DynamoDB, a folder instead of S3, an in-memory cache instead of Redis (or Redis when
+REDIS_URL is set), the console mailer, and the local developer's sign-in instead of Google.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from skybots.stores.local_kubernetes import LocalKubernetes
+from skybots.stores.memory import MemoryCache
+
+from skybots.api.app import Services, create_app
+from skybots.local.controller import LocalController
+from skybots.mail import ConsoleMailer
+from skybots.settings import ApiSettings, LocalSettings, OperatorSettings
+from skybots.stores.cache import Cache
+from skybots.stores.objects import FolderObjects
+from skybots.stores.runs import SqliteRunHistory
+from skybots.stores.users import SqliteUsers
+
+
+@dataclass
+class LocalRuntime:
+    app: FastAPI
+    controller: LocalController
+    kube: LocalKubernetes
+    cache: Cache
+
+
+def build(
+    settings: LocalSettings, public_url: str, *, transport: httpx.AsyncBaseTransport | None = None
+) -> LocalRuntime:
+    """The app and its controller over the state in `settings.data_dir`."""
+    data = Path(settings.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    kube = LocalKubernetes(data / "cluster.db")
+    users, history = SqliteUsers(data / "users.db"), SqliteRunHistory(data / "runs.db")
+    cache: Cache
+    if settings.redis_url:
+        from skybots.stores.redis import RedisCache
+
+        cache = RedisCache(settings.redis_url)
+    else:
+        cache = MemoryCache()
+    api_settings = ApiSettings(
+        runtime="local",
+        public_url=public_url,
+        namespace=settings.namespace,
+        session_secret=_session_secret(data),
+        metrics_port=0,
+    )
+    app = create_app(api_settings, Services(kube=kube, users=users, history=history, mailer=ConsoleMailer()))
+    controller = LocalController(
+        kube,
+        history,
+        cache=cache,
+        objects=FolderObjects(data / "objects"),
+        settings=OperatorSettings(namespaces=[settings.namespace]),
+        transport=transport,
+    )
+    return LocalRuntime(app, controller, kube, cache)
+
+
+@contextlib.asynccontextmanager
+async def running(runtime: LocalRuntime) -> AsyncIterator[LocalRuntime]:
+    """The app's start-up (its Bot cache) and the controller, stopped in reverse order."""
+    async with runtime.app.router.lifespan_context(runtime.app):
+        await runtime.controller.start()
+        try:
+            yield runtime
+        finally:
+            await runtime.controller.stop()
+            await runtime.cache.close()
+
+
+def _session_secret(data: Path) -> str:
+    """One secret per data folder, so that a restart keeps the local developer signed in."""
+    path = data / "session-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@dataclass
+class StartingBot:
+    """A bot for the local developer, made at start-up (`skybots dev --bot-handle ...`)."""
+
+    name: str
+    handle: str
+    app_password: str
+    hashtag: str
+    service: str = "https://bsky.social"
+    schedule: str = "*/10 * * * *"
+    live: bool = False  # off: a dry run, which reposts nothing
+
+
+async def ensure_bot(runtime: LocalRuntime, bot: StartingBot) -> dict[str, object]:
+    """Make (or update) the bot through the API as the local developer would: the same checks apply."""
+    spec = {
+        "account": {"handle": bot.handle, "service": bot.service},
+        "schedule": bot.schedule,
+        "dryRun": not bot.live,
+        "sources": [{"type": "hashtag", "tag": bot.hashtag}],
+    }
+    transport = httpx.ASGITransport(app=runtime.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://local") as client:
+        (await client.post("/auth/local")).raise_for_status()
+        me = (await client.get("/api/me")).json()
+        client.headers["X-CSRF-Token"] = me["csrfToken"]
+        existing = await client.get(f"/api/bots/{bot.name}")
+        if existing.status_code == 404:
+            body = {"name": bot.name, "appPassword": bot.app_password, "spec": spec}
+            response = await client.post("/api/bots", json=body)
+        else:
+            version = existing.json()["resourceVersion"]
+            body = {"resourceVersion": version, "appPassword": bot.app_password, "spec": spec}
+            response = await client.patch(f"/api/bots/{bot.name}", json=body)
+        if response.status_code >= 400:
+            raise ValueError(f"the bot {bot.name!r} was refused: {response.text}")
+        view: dict[str, object] = response.json()
+        return view

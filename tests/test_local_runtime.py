@@ -1,0 +1,161 @@
+"""`skybots dev`, the local runtime, as a process against Bluesky's reference network: a bot made
+at start-up reposts real posts, its runs show in the API, a restart keeps everything and reposts
+nothing twice, and stopping it leaves no process and no port behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from skybots.local.controller import CronJobSchedule
+from tests.support.atproto import Account, AtprotoNetwork
+from tests.support.operator import eventually
+from tests.support.processes import free_port
+from tests.support.reposter import reposted_by
+
+SKYBOTS = Path(sys.executable).parent / "skybots"
+
+
+class Dev:
+    """A running `skybots dev`, and the local developer signed in to it."""
+
+    def __init__(self, process: asyncio.subprocess.Process, url: str, client: httpx.AsyncClient) -> None:
+        self.process, self.url, self.client = process, url, client
+
+    async def run_now(self, bot: str) -> str:
+        response = await self.client.post(f"/api/bots/{bot}/run")
+        assert response.status_code == 202, response.text
+        job: str = response.json()["job"]
+        return job
+
+    async def finished(self, bot: str, job: str) -> dict[str, Any]:
+        async def collected() -> dict[str, Any] | None:
+            last = (await self.client.get(f"/api/bots/{bot}")).json()["status"].get("lastRun") or {}
+            return last if last.get("job") == job else None
+
+        found: dict[str, Any] = await eventually(collected, seconds=90, what=f"run {job} collected")
+        return found
+
+
+@asynccontextmanager
+async def skybots_dev(data_dir: Path, *args: str, password: str) -> AsyncIterator[Dev]:
+    port = free_port()
+    env = {**os.environ, "SKYBOTS_DATA_DIR": str(data_dir), "SKYBOTS_APP_PASSWORD": password}
+    env.pop("SKYBOTS_REDIS_URL", None)
+    process = await asyncio.create_subprocess_exec(
+        SKYBOTS, "dev", "--port", str(port), *args, env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            await eventually(lambda: _answers(client), seconds=60, what="skybots dev to answer")
+            assert (await client.post("/auth/local")).status_code == 303
+            client.headers["X-CSRF-Token"] = (await client.get("/api/me")).json()["csrfToken"]
+            yield Dev(process, url, client)
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)  # Ctrl-C
+            await asyncio.wait_for(process.wait(), 30)
+    assert process.returncode == 0
+    assert _port_is_free(port), "skybots dev left its port open"
+
+
+async def _answers(client: httpx.AsyncClient) -> bool:
+    try:
+        return (await client.get("/healthz")).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def posts(network: AtprotoNetwork, author: Account, tag: str, count: int) -> list[str]:
+    uris = [network.post(author, f"demo post {n}", tags=[tag], langs=["en"]).uri for n in range(count)]
+    network.process_all()
+    return uris
+
+
+async def test_a_local_bot_reposts_survives_a_restart_and_reposts_nothing_twice(
+    atproto_network: AtprotoNetwork, tmp_path: Path
+) -> None:
+    network = atproto_network
+    tag = "demo" + uuid.uuid4().hex[:8]
+    author = network.create_account("poster")
+    bot = network.create_account("localbot")
+    password = network.create_app_password(bot)
+    uris = posts(network, author, tag, 3)
+    args = ("--bot-handle", bot.handle, "--bot-tag", tag, "--bot-service", network.pds_url, "--live")
+
+    async with skybots_dev(tmp_path / "state", *args, password=password) as dev:
+        view = (await dev.client.get("/api/bots/my-bot")).json()
+        assert view["spec"]["dryRun"] is False
+        last = await dev.finished("my-bot", await dev.run_now("my-bot"))
+        assert (last["outcome"], last["reposted"]) == ("succeeded", 3)
+        assert all(reposted_by(network, bot, uris).values()), "the reposts are on the AppView"
+        stats = (await dev.client.get("/api/bots/my-bot/stats", params={"range": "24h"})).json()
+        assert sum(bucket["reposted"] for bucket in stats["buckets"]) == 3
+
+    # Restarted on the same folder: the bot, its history; new posts only are reposted.
+    newer = posts(network, author, tag, 1)
+    async with skybots_dev(tmp_path / "state", *args, password=password) as dev:
+        runs = (await dev.client.get("/api/bots/my-bot/runs")).json()
+        assert len(runs) == 1
+        last = await dev.finished("my-bot", await dev.run_now("my-bot"))
+        assert (last["outcome"], last["reposted"], last["duplicates"]) == ("succeeded", 1, 3)
+        assert reposted_by(network, bot, newer)[newer[0]]
+        stats = (await dev.client.get("/api/bots/my-bot/stats", params={"range": "24h"})).json()
+        assert sum(bucket["reposted"] for bucket in stats["buckets"]) == 4
+
+
+async def test_a_bot_on_someone_elses_network_is_a_dry_run_unless_told(
+    atproto_network: AtprotoNetwork, tmp_path: Path
+) -> None:
+    network = atproto_network
+    bot = network.create_account("drybot")
+    args = ("--bot-handle", bot.handle, "--bot-service", network.pds_url)
+    async with skybots_dev(tmp_path / "state", *args, password=network.create_app_password(bot)) as dev:
+        assert (await dev.client.get("/api/bots/my-bot")).json()["spec"]["dryRun"] is True
+
+
+async def test_the_local_sign_in_exists_only_in_the_local_runtime(tmp_path: Path) -> None:
+    from skybots.api.app import create_app
+    from skybots.settings import ApiSettings
+
+    app = create_app(ApiSettings(session_secret="x", metrics_port=0))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as client:
+        assert (await client.post("/auth/local")).status_code == 404
+        assert "local developer" not in (await client.get("/sign-in")).text
+
+
+@pytest.mark.parametrize(
+    ("schedule", "zone", "after", "expected"),
+    [
+        ("*/15 * * * *", None, "2026-11-22T10:07:00+00:00", "2026-11-22T10:15:00+00:00"),
+        ("@hourly", None, "2026-11-22T10:07:00+00:00", "2026-11-22T11:00:00+00:00"),
+        ("0 9 * * MON-FRI", "Europe/Berlin", "2026-11-21T12:00:00+00:00", "2026-11-23T08:00:00+00:00"),
+        ("0 0 * * 0", None, "2026-11-22T10:00:00+00:00", "2026-11-29T00:00:00+00:00"),  # 0 is Sunday
+        ("0 12 1 JAN,JUL ?", None, "2026-11-22T10:00:00+00:00", "2027-01-01T12:00:00+00:00"),
+    ],
+)
+def test_schedules_fire_when_a_cronjob_would(
+    schedule: str, zone: str | None, after: str, expected: str
+) -> None:
+    trigger = CronJobSchedule(schedule, zone)
+    fired = trigger.get_next_fire_time(None, datetime.fromisoformat(after))
+    assert fired.astimezone(UTC) == datetime.fromisoformat(expected)
+    assert fired - datetime.fromisoformat(after) > timedelta(0)
