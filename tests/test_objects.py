@@ -12,17 +12,17 @@ import boto3
 import pytest
 
 from skybots.stores.objects import FolderObjects, ObjectStore, ObjectStoreError, S3Objects
-from tests.support.aws import REGION
+from tests.support.aws import CLOUD_OR_EMBEDDED, REGION, reopener
 
 Opener = Callable[[], ObjectStore]
 
 
-@pytest.fixture(params=["s3", "folder"])
+@pytest.fixture(params=CLOUD_OR_EMBEDDED)
 def open_objects(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
-    """Opens the store anew on the same bucket or folder, as a restarted process would."""
-    if request.param == "folder":
-        return lambda: FolderObjects(tmp_path / "objects")
-    aws = request.getfixturevalue("aws")
+    return reopener(request, lambda: FolderObjects(tmp_path / "objects"), s3_objects)
+
+
+def s3_objects(aws: str) -> Opener:
     boto3.client("s3", region_name=REGION, endpoint_url=aws).create_bucket(
         Bucket="dedup", CreateBucketConfiguration={"LocationConstraint": REGION}
     )

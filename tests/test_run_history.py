@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from skybots.stores.runs import DynamoRunHistory, RunHistory, RunRecord, SqliteRunHistory
-from tests.support.aws import REGION
+from tests.support.aws import CLOUD_OR_EMBEDDED, REGION, reopener
 
 # Within the retention: the SQLite history drops expired records, as DynamoDB's TTL does.
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
@@ -34,19 +34,14 @@ def record(job: str, started: datetime, **fields: object) -> RunRecord:
 Opener = Callable[[], RunHistory]
 
 
-@pytest.fixture(params=["dynamodb", "sqlite"])
+@pytest.fixture(params=CLOUD_OR_EMBEDDED)
 def open_history(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
-    """Opens the history anew on the same table or file (making it when missing), as a restart would."""
-    if request.param == "sqlite":
-        return lambda: SqliteRunHistory(tmp_path / "skybots.db")
-    aws = request.getfixturevalue("aws")
+    return reopener(request, lambda: SqliteRunHistory(tmp_path / "skybots.db"), dynamo_history)
 
-    def dynamo() -> DynamoRunHistory:
-        history = DynamoRunHistory("runs", region=REGION, endpoint_url=aws)
-        history.ensure_table()
-        return history
 
-    return dynamo
+def dynamo_history(aws: str) -> Opener:
+    DynamoRunHistory("runs", region=REGION, endpoint_url=aws).ensure_table()
+    return lambda: DynamoRunHistory("runs", region=REGION, endpoint_url=aws)
 
 
 async def test_a_job_is_recorded_once_and_read_back_in_time_order(open_history: Opener) -> None:

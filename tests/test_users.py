@@ -11,26 +11,21 @@ from pathlib import Path
 import pytest
 
 from skybots.stores.users import DynamoUsers, SqliteUsers, user_id
-from tests.support.aws import REGION
+from tests.support.aws import CLOUD_OR_EMBEDDED, REGION, reopener
 
 Store = DynamoUsers | SqliteUsers
 Opener = Callable[[], Store]
 ISSUER = "https://accounts.google.com"
 
 
-@pytest.fixture(params=["dynamodb", "sqlite"])
+@pytest.fixture(params=CLOUD_OR_EMBEDDED)
 def open_users(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
-    """Opens the store anew on the same table or file, as a restarted process would."""
-    if request.param == "sqlite":
-        return lambda: SqliteUsers(tmp_path / "state" / "skybots.db")
-    aws = request.getfixturevalue("aws")
+    return reopener(request, lambda: SqliteUsers(tmp_path / "state" / "skybots.db"), dynamo_users)
 
-    def dynamo() -> DynamoUsers:
-        users = DynamoUsers("users", region=REGION, endpoint_url=aws)
-        users.ensure_table()
-        return users
 
-    return dynamo
+def dynamo_users(aws: str) -> Opener:
+    DynamoUsers("users", region=REGION, endpoint_url=aws).ensure_table()
+    return lambda: DynamoUsers("users", region=REGION, endpoint_url=aws)
 
 
 async def test_the_first_sign_in_creates_the_user_and_later_ones_update_it(open_users: Opener) -> None:
