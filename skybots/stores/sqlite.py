@@ -37,7 +37,7 @@ class Database:
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
 
-    def transaction(
+    def _transaction(
         self,
         work: Callable[Concatenate[sqlite3.Connection, Arguments], Result],
         *args: Arguments.args,
@@ -67,5 +67,5 @@ class Database:
         *args: Arguments.args,
         **kwargs: Arguments.kwargs,
     ) -> Result:
-        """`transaction` in a thread, so that the event loop goes on meanwhile."""
-        return await asyncio.to_thread(functools.partial(self.transaction, work, *args, **kwargs))
+        """`_transaction` in a thread, so that the event loop goes on meanwhile."""
+        return await asyncio.to_thread(functools.partial(self._transaction, work, *args, **kwargs))
