@@ -1,5 +1,7 @@
 """Run history: one record per finished Job, appended once by the operator, read by the API.
 
+SQLite stands in for DynamoDB in the embedded runtime (`make demo`), with the same keys.
+
 DynamoDB layout (one table): partition key `pk` = "BOT#<namespace>/<name>", sort key
 `sk` = "RUN#<startedAt>#<job>", so one Query reads a bot's runs in a time range, oldest
 first. `expiresAt` (epoch seconds) is the table's TTL attribute.
@@ -9,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
 from skybots.runs import RunReport
 from skybots.stores import dynamo
+from skybots.stores.sqlite import Database
 
 
 class RunRecord(RunReport):
@@ -99,3 +104,52 @@ class DynamoRunHistory:
             if "LastEvaluatedKey" not in page:
                 return records
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+RUNS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    namespace TEXT NOT NULL, bot TEXT NOT NULL, started_at TEXT NOT NULL, job TEXT NOT NULL,
+    record TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (namespace, bot, started_at, job)
+);
+CREATE INDEX IF NOT EXISTS runs_expiry ON runs (expires_at);
+"""
+
+
+class SqliteRunHistory:
+    """Run history in a SQLite file, for the embedded runtime: keyed, ordered and kept as DynamoRunHistory's.
+
+    Records past their retention are deleted when new ones come, as DynamoDB's TTL deletes them.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, retention: timedelta = timedelta(days=90)) -> None:
+        self._db = Database(path, RUNS_SCHEMA)
+        self._retention = retention
+
+    async def append(self, record: RunRecord) -> bool:
+        return await self._db.run(self._append, record, self._retention)
+
+    @staticmethod
+    def _append(db: sqlite3.Connection, record: RunRecord, retention: timedelta) -> bool:
+        db.execute("DELETE FROM runs WHERE expires_at < ?", (int(datetime.now(UTC).timestamp()),))
+        inserted = db.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (
+                record.namespace,
+                record.bot,
+                _timestamp(record.started_at),
+                record.job,
+                record.model_dump_json(by_alias=True),
+                int((record.finished_at + retention).timestamp()),
+            ),
+        )
+        return inserted.rowcount == 1
+
+    async def query(self, namespace: str, bot: str, since: datetime, until: datetime) -> list[RunRecord]:
+        rows = await self._db.run(
+            lambda db: db.execute(
+                "SELECT record FROM runs WHERE namespace = ? AND bot = ? AND started_at >= ? AND started_at < ?"
+                " ORDER BY started_at, job",
+                (namespace, bot, _timestamp(since), _timestamp(until)),
+            ).fetchall()
+        )
+        return [RunRecord.model_validate_json(record) for (record,) in rows]

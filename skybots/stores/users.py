@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import os
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from skybots.stores import dynamo
+from skybots.stores.sqlite import Database
 
 
 def user_id(issuer: str, subject: str) -> str:
@@ -55,6 +59,14 @@ class Users(Protocol):
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _mirrored(summary: str, created_at: str, updated_at: str, deleted_at: str | None) -> dict[str, Any]:
+    """A mirrored bot as `Users.mirrored_bots` tells it, from what either store keeps."""
+    entry = {"summary": json.loads(summary), "createdAt": created_at, "updatedAt": updated_at}
+    if deleted_at is not None:
+        entry["deletedAt"] = deleted_at
+    return entry
 
 
 class DynamoUsers:
@@ -124,8 +136,6 @@ class DynamoUsers:
         await asyncio.to_thread(self._mirror_bot, owner, name, summary, deleted)
 
     def _mirror_bot(self, owner: str, name: str, summary: dict[str, Any], deleted: bool) -> None:
-        import json
-
         now = _now()
         values: dict[str, Any] = {":s": {"S": json.dumps(summary, sort_keys=True)}, ":t": {"S": now}}
         update = "SET summary = :s, updatedAt = :t, createdAt = if_not_exists(createdAt, :t)"
@@ -151,21 +161,113 @@ class DynamoUsers:
         return dynamo.put_new(self._client, self._table, item)
 
     def _mirrored_bots(self, owner: str) -> dict[str, dict[str, Any]]:
-        import json
-
         answer = self._client.query(
             TableName=self._table,
             KeyConditionExpression="pk = :p AND begins_with(sk, :b)",
             ExpressionAttributeValues={":p": {"S": f"USER#{owner}"}, ":b": {"S": "BOT#"}},
         )
-        bots = {}
-        for item in answer["Items"]:
-            entry = {
-                "summary": json.loads(item["summary"]["S"]),
-                "createdAt": item["createdAt"]["S"],
-                "updatedAt": item["updatedAt"]["S"],
-            }
-            if "deletedAt" in item:
-                entry["deletedAt"] = item["deletedAt"]["S"]
-            bots[item["sk"]["S"].removeprefix("BOT#")] = entry
-        return bots
+        return {
+            item["sk"]["S"].removeprefix("BOT#"): _mirrored(
+                item["summary"]["S"],
+                item["createdAt"]["S"],
+                item["updatedAt"]["S"],
+                item.get("deletedAt", {}).get("S"),
+            )
+            for item in answer["Items"]
+        }
+
+
+USERS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY, issuer TEXT NOT NULL, subject TEXT NOT NULL, email TEXT NOT NULL,
+    name TEXT NOT NULL, created_at TEXT NOT NULL, last_sign_in_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mirrored_bots (
+    owner TEXT NOT NULL, name TEXT NOT NULL, summary TEXT NOT NULL, created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL, deleted_at TEXT, PRIMARY KEY (owner, name)
+);
+CREATE TABLE IF NOT EXISTS claimed_alerts (
+    owner TEXT NOT NULL, alert TEXT NOT NULL, sent_at TEXT NOT NULL, PRIMARY KEY (owner, alert)
+);
+"""
+
+
+class SqliteUsers:
+    """`Users` in a SQLite file, for the embedded runtime: the same answers as `DynamoUsers`."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._db = Database(path, USERS_SCHEMA)
+
+    async def ready(self) -> None:
+        """Raise when the file cannot be read (for /readyz)."""
+        await self._db.run(lambda db: db.execute("SELECT 1 FROM users LIMIT 1").fetchall())
+
+    async def sign_in(self, issuer: str, subject: str, email: str, name: str) -> tuple[User, bool]:
+        return await self._db.run(self._sign_in, issuer, subject, email, name)
+
+    @staticmethod
+    def _sign_in(
+        db: sqlite3.Connection, issuer: str, subject: str, email: str, name: str
+    ) -> tuple[User, bool]:
+        uid, now = user_id(issuer, subject), _now()
+        created = (
+            db.execute(
+                "INSERT INTO users VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (uid, issuer, subject, email, name, now, now),
+            ).rowcount
+            == 1
+        )
+        if not created:
+            db.execute(
+                "UPDATE users SET email = ?, name = ?, last_sign_in_at = ? WHERE id = ?",
+                (email, name, now, uid),
+            )
+        user = SqliteUsers._get(db, uid)
+        assert user is not None
+        return user, created
+
+    async def get(self, user_id: str) -> User | None:
+        return await self._db.run(self._get, user_id)
+
+    @staticmethod
+    def _get(db: sqlite3.Connection, uid: str) -> User | None:
+        row = db.execute(
+            "SELECT issuer, subject, email, name, created_at FROM users WHERE id = ?", (uid,)
+        ).fetchone()
+        if row is None:
+            return None
+        issuer, subject, email, name, created_at = row
+        return User(uid, issuer, subject, email, name, datetime.fromisoformat(created_at))
+
+    async def mirror_bot(
+        self, owner: str, name: str, summary: dict[str, Any], *, deleted: bool = False
+    ) -> None:
+        now = _now()
+        await self._db.run(
+            lambda db: db.execute(
+                "INSERT INTO mirrored_bots VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (owner, name) DO UPDATE"
+                " SET summary = excluded.summary, updated_at = excluded.updated_at, deleted_at = excluded.deleted_at",
+                (owner, name, json.dumps(summary, sort_keys=True), now, now, now if deleted else None),
+            )
+        )
+
+    async def mirrored_bots(self, owner: str) -> dict[str, dict[str, Any]]:
+        rows = await self._db.run(
+            lambda db: db.execute(
+                "SELECT name, summary, created_at, updated_at, deleted_at FROM mirrored_bots"
+                " WHERE owner = ? ORDER BY name",
+                (owner,),
+            ).fetchall()
+        )
+        return {name: _mirrored(*fields) for name, *fields in rows}
+
+    async def claim_alert(self, owner: str, alert: str) -> bool:
+        return await self._db.run(
+            lambda db: (
+                db.execute(
+                    "INSERT INTO claimed_alerts VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    (owner, alert, _now()),
+                ).rowcount
+                == 1
+            )
+        )

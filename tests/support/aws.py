@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
 REGION = "eu-central-1"
+
+Store = TypeVar("Store")
 
 
 def free_port() -> int:
@@ -42,3 +45,17 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     }.items():
         monkeypatch.setenv(name, value)
     return moto_server
+
+
+# The params of a fixture that gives each test the AWS store and, in a second run, its embedded stand-in.
+CLOUD_OR_EMBEDDED = ["cloud", "embedded"]
+
+
+def reopener(
+    request: pytest.FixtureRequest, embedded: Callable[[], Store], cloud: Callable[[str], Callable[[], Store]]
+) -> Callable[[], Store]:
+    """How such a fixture's test opens its store, anew on the same data each call (as a restarted
+    process would): the embedded one, or the cloud one on a clean moto (`cloud` gets its endpoint)."""
+    if request.param == "embedded":
+        return embedded
+    return cloud(request.getfixturevalue("aws"))

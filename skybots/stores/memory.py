@@ -1,0 +1,178 @@
+"""The reposter's cache in the process's memory, for the embedded runtime (`make demo`).
+
+It behaves as `skybots.stores.redis.RedisCache` does, command for command, so the reposter
+cannot tell them apart; it keeps nothing on disk, which the cache's contract allows (losing it
+loses nothing). Every bot run of the runtime shares the one instance.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+SWEEP_SECONDS = 60.0
+
+
+class _Scored(dict[str, float]):
+    """A scored set (Redis' ZSET): member to score."""
+
+
+class _Map(dict[str, str]):
+    """A map (Redis' HASH)."""
+
+
+Kind = TypeVar("Kind", str, _Scored, _Map)
+
+
+@dataclass
+class _Entry:
+    value: str | _Scored | _Map
+    expires: float | None  # the time.monotonic() at which the key is gone; None: never
+
+
+class WrongTypeError(TypeError):
+    """The key holds another kind of value (Redis' WRONGTYPE error)."""
+
+
+class MemoryCache:
+    """`skybots.stores.cache.Cache` in a dict; keys expire as Redis keys do.
+
+    No method awaits while it works on the dict, so each is atomic for the runs sharing one event
+    loop (`set_new` is a real reservation); the lock makes that hold for threads as well.
+    Expired keys are dropped when touched, and all of them once a minute, so memory stays bounded.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+        self._next_sweep = time.monotonic() + SWEEP_SECONDS
+
+    def _live(self, key: str) -> _Entry | None:
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._entries = {k: e for k, e in self._entries.items() if e.expires is None or e.expires > now}
+            self._next_sweep = now + SWEEP_SECONDS
+        entry = self._entries.get(key)
+        if entry is not None and entry.expires is not None and entry.expires <= now:
+            del self._entries[key]
+            return None
+        return entry
+
+    def _read(self, key: str, kind: type[Kind]) -> Kind | None:
+        entry = self._live(key)
+        if entry is None:
+            return None
+        if not isinstance(entry.value, kind):
+            raise WrongTypeError(f"{key} holds a {type(entry.value).__name__}, not a {kind.__name__}")
+        return entry.value
+
+    def _collection(self, key: str, kind: type[Kind]) -> Kind:
+        """The key's set or map, made empty (with no expiry) when absent, as ZADD and HSET do."""
+        found = self._read(key, kind)
+        if found is None:
+            found = kind()
+            self._entries[key] = _Entry(found, None)
+        return found
+
+    def _put(self, key: str, value: str, ttl: float) -> None:
+        milliseconds = int(ttl * 1000)  # SET's PX, as RedisCache sends it
+        if milliseconds <= 0:
+            raise ValueError(f"invalid expire time for {key}: {ttl}")
+        self._entries[key] = _Entry(value, time.monotonic() + milliseconds / 1000)
+
+    async def get(self, key: str) -> str | None:
+        with self._lock:
+            return self._read(key, str)
+
+    async def set(self, key: str, value: str, ttl: float) -> None:
+        with self._lock:
+            self._put(key, value, ttl)
+
+    async def set_new(self, key: str, value: str, ttl: float) -> bool:
+        with self._lock:
+            if self._live(key) is not None:
+                return False
+            self._put(key, value, ttl)
+            return True
+
+    async def delete(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._entries.pop(key, None)
+
+    async def exists(self, key: str) -> bool:
+        with self._lock:
+            return self._live(key) is not None
+
+    async def incr(self, key: str, amount: int, ttl: float) -> int:
+        """INCRBY, then EXPIRE NX in whole seconds: the first increment's TTL stands."""
+        with self._lock:
+            total = int(self._read(key, str) or 0) + amount
+            entry = self._entries.setdefault(key, _Entry("", None))
+            entry.value = str(total)
+            if entry.expires is None:
+                entry.expires = time.monotonic() + int(ttl)  # no time left: gone, as in Redis
+            return total
+
+    async def scores(self, key: str, members: Iterable[str]) -> list[float | None]:
+        with self._lock:
+            found = self._read(key, _Scored) or _Scored()
+            return [found.get(member) for member in members]
+
+    async def add_scored(self, key: str, members: Mapping[str, float]) -> None:
+        if members:
+            with self._lock:
+                self._collection(key, _Scored).update({m: float(s) for m, s in members.items()})
+
+    async def count_scored(self, key: str, minimum: float) -> int:
+        with self._lock:
+            found = self._read(key, _Scored) or _Scored()
+            return sum(1 for score in found.values() if score >= minimum)
+
+    async def prune_scored(self, key: str, below: float) -> None:
+        with self._lock:
+            found = self._read(key, _Scored)
+            if found is not None:
+                for member in [m for m, score in found.items() if score < below]:
+                    del found[member]
+                if not found:
+                    del self._entries[key]  # Redis drops a set that lost its last member
+
+    async def all_scored(self, key: str) -> dict[str, float]:
+        """By score, then member, as ZRANGE orders them."""
+        with self._lock:
+            found = self._read(key, _Scored) or _Scored()
+            return dict(sorted(found.items(), key=lambda pair: (pair[1], pair[0])))
+
+    async def get_map(self, key: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._read(key, _Map) or _Map())
+
+    async def set_map(self, key: str, values: Mapping[str, str]) -> None:
+        if values:
+            with self._lock:
+                self._collection(key, _Map).update(values)
+
+    async def take_token(self, key: str, rate: float, capacity: float) -> float:
+        """The token bucket of `skybots.stores.redis.TOKEN_BUCKET`, step for step."""
+        now = time.time()
+        with self._lock:
+            state = self._collection(key, _Map)
+            tokens = float(state.get("tokens", capacity))
+            at = float(state.get("at", now))
+            tokens = min(capacity, tokens + max(0.0, now - at) * rate)
+            wait = 0.0
+            if tokens >= 1:
+                tokens -= 1
+            else:
+                wait = (1 - tokens) / rate
+            state.update(tokens=repr(tokens), at=repr(now))
+            self._entries[key].expires = time.monotonic() + math.ceil(capacity / rate) + 60
+            return wait
+
+    async def close(self) -> None:
+        """Nothing to release; the state stays, as it does in Redis when one client goes."""
