@@ -56,6 +56,10 @@ class Users(Protocol):
         """True for the first caller only, per owner and alert: API replicas agree on who sends a mail."""
         ...
 
+    async def ready(self) -> None:
+        """Raises when the store cannot be reached (the API's /readyz)."""
+        ...
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
