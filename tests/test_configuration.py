@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings
 
 from skybots.bots import field_docstrings
 from skybots.reposter.config import ReposterSettings
-from skybots.settings import ApiSettings, OperatorSettings
+from skybots.settings import ApiSettings, LocalSettings, OperatorSettings
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
 
@@ -35,6 +35,12 @@ def test_every_reposter_setting_is_documented(name: str) -> None:
     variable = "AWS_REGION" if name == "aws_region" else f"SKYBOTS_{name.upper()}"
     shown = "(required)" if field.is_required() else f"`{'' if field.default is None else field.default}`"
     assert f"| `{variable}` | {shown} | {field_docstrings(ReposterSettings)[name]} |" in DOC
+
+
+@pytest.mark.parametrize("name", [n for n in LocalSettings.model_fields if n != "redis_url"])
+def test_every_local_runtime_setting_is_documented(name: str) -> None:
+    field = LocalSettings.model_fields[name]
+    assert f"| `SKYBOTS_{name.upper()}` | `{field.default}` | {field.description} |" in DOC
 
 
 def test_namespaces_come_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
