@@ -30,7 +30,7 @@ from skybots.stores.kubernetes import (
     JOB,
     SECRET,
     Conflict,
-    Kubernetes,
+    KubernetesApi,
     KubernetesError,
     NotFound,
 )
@@ -150,8 +150,8 @@ def _cache(request: Request) -> BotCache:
     return cache
 
 
-def _kube(request: Request) -> Kubernetes:
-    kube: Kubernetes = request.app.state.services.kube
+def _kube(request: Request) -> KubernetesApi:
+    kube: KubernetesApi = request.app.state.services.kube
     return kube
 
 
@@ -161,7 +161,7 @@ def _settings(request: Request) -> ApiSettings:
 
 
 Cache = Annotated[BotCache, Depends(_cache)]
-Kube = Annotated[Kubernetes, Depends(_kube)]
+Kube = Annotated[KubernetesApi, Depends(_kube)]
 Settings = Annotated[ApiSettings, Depends(_settings)]
 
 
@@ -443,7 +443,7 @@ def _merge(target: Any, patch: Any) -> Any:
 
 
 async def _patch(
-    kube: Kubernetes, namespace: str, bot: dict[str, Any], patch: dict[str, Any]
+    kube: KubernetesApi, namespace: str, bot: dict[str, Any], patch: dict[str, Any]
 ) -> dict[str, Any]:
     try:
         return await kube.patch(BOT, namespace, bot["metadata"]["name"], patch)
@@ -458,7 +458,7 @@ async def _patch(
 
 
 async def _suspend(
-    name: str, suspend: bool, user: User, cache: BotCache, kube: Kubernetes, settings: ApiSettings
+    name: str, suspend: bool, user: User, cache: BotCache, kube: KubernetesApi, settings: ApiSettings
 ) -> BotView:
     bot = owned(cache, user, name)
     patch = {
@@ -471,7 +471,9 @@ async def _suspend(
     return view(updated)
 
 
-async def _store_password(kube: Kubernetes, namespace: str, bot: dict[str, Any], password: SecretStr) -> None:
+async def _store_password(
+    kube: KubernetesApi, namespace: str, bot: dict[str, Any], password: SecretStr
+) -> None:
     """The app password into the Secret the bot's CronJob reads; owned by the Bot, so it goes with it."""
     meta = bot["metadata"]
     secret: dict[str, Any] = {
@@ -495,7 +497,7 @@ async def _store_password(kube: Kubernetes, namespace: str, bot: dict[str, Any],
 
 
 async def _start_job(
-    bot: dict[str, Any], kube: Kubernetes, settings: ApiSettings, *, dry_run: bool
+    bot: dict[str, Any], kube: KubernetesApi, settings: ApiSettings, *, dry_run: bool
 ) -> JobStarted:
     cron_name = f"{bots.CRONJOB_PREFIX}{bot['metadata']['name']}"
     try:
