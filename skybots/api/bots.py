@@ -33,6 +33,7 @@ from skybots.stores.kubernetes import (
     KubernetesApi,
     KubernetesError,
     NotFound,
+    merge_patch,
 )
 from skybots.stores.runs import RunHistory, RunRecord
 from skybots.stores.users import User
@@ -307,7 +308,7 @@ async def update_bot(
         if "account" in body.spec and "credentialsSecretRef" in (body.spec["account"] or {}):
             raise _invalid([("spec.account.credentialsSecretRef", "is set by the platform")])
         current = view(bot).spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-        spec = _validated(_merge(current, body.spec), bot["metadata"]["name"])
+        spec = _validated(merge_patch(current, body.spec), bot["metadata"]["name"])
     patch = {
         "metadata": {"resourceVersion": cache.precondition(bot["metadata"]["name"], body.resource_version)},
         "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=False),
@@ -427,19 +428,6 @@ def _validated(spec: dict[str, Any], resource: str) -> BotSpec:
         return full_spec(spec, resource)
     except BotSpecError as error:
         raise _invalid(error.errors) from None
-
-
-def _merge(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return patch
-    merged = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = _merge(merged.get(key), value)
-    return merged
 
 
 async def _patch(

@@ -7,6 +7,7 @@ and patches with dicts, so the client's generated model classes would only add c
 from __future__ import annotations
 
 import builtins
+import copy
 import json
 import os
 from collections.abc import AsyncIterator
@@ -53,6 +54,19 @@ POD = Kind("", "v1", "pods", "Pod")
 EVENT = Kind("", "v1", "events", "Event")
 CRON_JOB = Kind("batch", "v1", "cronjobs", "CronJob")
 JOB = Kind("batch", "v1", "jobs", "Job")
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge recursively, null removes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
 
 
 class KubernetesError(Exception):

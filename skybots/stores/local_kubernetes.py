@@ -51,6 +51,7 @@ from skybots.stores.kubernetes import (
     Kind,
     KubernetesError,
     NotFound,
+    merge_patch,
 )
 
 WITH_STATUS = frozenset({BOT, CRON_JOB, JOB, POD})  # kinds with a status subresource
@@ -85,35 +86,38 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: objects merge recursively, null removes a key, anything else replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    merged = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = merge_patch(merged.get(key), value)
-    return merged
+@dataclass(frozen=True)
+class Selector:
+    """A label selector of equality terms, parsed once: `a=b,c!=d,e,!f`; set-based terms (`in`) are a 400."""
 
+    terms: tuple[tuple[str, str, str], ...]  # (key, operator, value); operator one of = != exists !
 
-def matches_selector(labels: dict[str, str], selector: str | None) -> bool:
-    """Whether labels satisfy an equality-based selector; set-based terms (`in`) are a 400."""
-    for term in filter(None, (part.strip() for part in (selector or "").split(","))):
-        found = SELECTOR_TERM.fullmatch(term.replace(" ", ""))
-        if found is None or (found["absent"] and found["op"]):
-            raise KubernetesError(400, "BadRequest", f"unable to parse requirement: {term!r}")
-        value = labels.get(found["key"])
-        if found["absent"]:
-            satisfied = value is None
-        elif found["op"] is None:
-            satisfied = value is not None
-        else:  # != also matches objects without the label, as in Kubernetes
-            satisfied = (value == found["value"]) == (found["op"] != "!=")
-        if not satisfied:
-            return False
-    return True
+    @classmethod
+    def parse(cls, text: str | None) -> Selector:
+        terms = []
+        for term in filter(None, (part.replace(" ", "") for part in (text or "").split(","))):
+            found = SELECTOR_TERM.fullmatch(term)
+            if found is None or (found["absent"] and found["op"]):
+                raise KubernetesError(400, "BadRequest", f"unable to parse requirement: {term!r}")
+            operator = (
+                "!" if found["absent"] else "exists" if found["op"] is None else found["op"].lstrip("=")
+            )
+            terms.append((found["key"], operator or "=", found["value"] or ""))
+        return cls(tuple(terms))
+
+    def matches(self, obj: dict[str, Any]) -> bool:
+        labels = obj["metadata"].get("labels") or {}
+        for key, operator, value in self.terms:
+            present = labels.get(key)
+            if operator == "!":
+                satisfied = present is None
+            elif operator == "exists":
+                satisfied = present is not None
+            else:  # != also matches objects without the label, as in Kubernetes
+                satisfied = (present == value) == (operator == "=")
+            if not satisfied:
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -127,15 +131,13 @@ class Change:
     old: str | None  # the object before a MODIFIED change (JSON)
     new: str  # the object as written (JSON)
 
-    def event_for(self, resource: str, namespace: str, selector: str | None) -> dict[str, Any] | None:
+    def event_for(self, resource: str, namespace: str, selector: Selector) -> dict[str, Any] | None:
         """As the watch cache tells it: an object that starts or stops matching is ADDED or DELETED."""
         if (self.resource, self.namespace) != (resource, namespace):
             return None
         new = json.loads(self.new)
-        now = matches_selector(new["metadata"].get("labels") or {}, selector)
-        before = self.old is not None and matches_selector(
-            json.loads(self.old)["metadata"].get("labels") or {}, selector
-        )
+        now = selector.matches(new)
+        before = self.old is not None and selector.matches(json.loads(self.old))
         if self.type != "MODIFIED":
             kind = self.type if now else None
         else:
@@ -173,7 +175,8 @@ class LocalKubernetes:
         self, kind: Kind, namespace: str, label_selector: str | None = None
     ) -> tuple[builtins.list[dict[str, Any]], str]:
         """The objects, and the resourceVersion to watch from for what happens after."""
-        return list(self._objects(kind, namespace, label_selector)), str(self._counter("revision"))
+        selector = Selector.parse(label_selector)
+        return list(self._objects(kind, namespace, selector)), str(self._counter("revision"))
 
     async def watch(
         self,
@@ -191,7 +194,7 @@ class LocalKubernetes:
         """
         if not (resource_version.isdigit() or resource_version == ""):
             raise KubernetesError(400, "BadRequest", f"invalid resourceVersion {resource_version!r}")
-        matches_selector({}, label_selector)  # a bad selector is refused before the stream starts
+        selector = Selector.parse(label_selector)  # a bad one is refused before the stream starts
         since = int(resource_version or 0)
         resource = _resource(kind)
         queue: asyncio.Queue[Change | None] = asyncio.Queue()
@@ -201,14 +204,14 @@ class LocalKubernetes:
             if since == 0:
                 last = self._counter("revision")
                 backlog = [
-                    {"type": "ADDED", "object": obj} for obj in self._objects(kind, namespace, label_selector)
+                    {"type": "ADDED", "object": obj} for obj in self._objects(kind, namespace, selector)
                 ]
             else:
                 last = max(since, self._counter("revision"))
                 backlog = [
                     event
                     for change in self._changes_after(since)
-                    if (event := change.event_for(resource, namespace, label_selector)) is not None
+                    if (event := change.event_for(resource, namespace, selector)) is not None
                 ]
             for event in backlog:
                 yield event
@@ -221,9 +224,7 @@ class LocalKubernetes:
                     return  # the server ends a watch after its timeout; the client watches again
                 if change is None:
                     return  # closed
-                event = (
-                    None if change.revision <= last else change.event_for(resource, namespace, label_selector)
-                )
+                event = None if change.revision <= last else change.event_for(resource, namespace, selector)
                 if event is not None:
                     yield event
         finally:
@@ -328,14 +329,14 @@ class LocalKubernetes:
             raise NotFound(404, "NotFound", f'{_resource(kind)} "{name}" not found')
         return dict(json.loads(row))
 
-    def _objects(self, kind: Kind, namespace: str, selector: str | None) -> Iterator[dict[str, Any]]:
+    def _objects(self, kind: Kind, namespace: str, selector: Selector) -> Iterator[dict[str, Any]]:
         rows = self._db.execute(
             "SELECT body FROM objects WHERE resource = ? AND namespace = ? ORDER BY name",
             (_resource(kind), namespace),
         ).fetchall()
         for (body,) in rows:
             obj = json.loads(body)
-            if matches_selector(obj["metadata"].get("labels") or {}, selector):
+            if selector.matches(obj):
                 yield obj
 
     def _changes_after(self, since: int) -> builtins.list[Change]:
