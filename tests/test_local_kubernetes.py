@@ -352,6 +352,18 @@ async def test_deleting_an_owner_deletes_its_dependents_and_theirs(kube: LocalKu
     assert gone == [("DELETED", "news-credentials")]
 
 
+async def test_a_dependent_stays_while_another_owner_lives(kube: LocalKubernetes) -> None:
+    first = await kube.create(CONFIG_MAP, NS, {"metadata": {"name": "first"}})
+    second = await kube.create(CONFIG_MAP, NS, {"metadata": {"name": "second"}})
+    shared = owned_by(first, "shared")
+    shared["metadata"]["ownerReferences"] += owned_by(second, "shared")["metadata"]["ownerReferences"]
+    await kube.create(SECRET, NS, shared)
+    await kube.delete(CONFIG_MAP, NS, "first")
+    assert [s["metadata"]["name"] for s in await kube.list(SECRET, NS)] == ["shared"]
+    await kube.delete(CONFIG_MAP, NS, "second")
+    assert await kube.list(SECRET, NS) == []
+
+
 # A restart.
 
 

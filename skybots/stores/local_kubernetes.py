@@ -14,13 +14,14 @@ delete) with what a real API server does for the ones the platform makes:
 - watches after a resourceVersion, from a log of the last `history` changes kept in the file:
   an object entering or leaving a watch's selector is ADDED or DELETED to it; a version older
   than the log is 410 Expired, as from a compacted etcd (list again, then watch);
-- deletion in the background: dependents (ownerReferences) go with their owner, transitively.
+- deletion in the background: dependents (ownerReferences) go with their last owner, transitively.
 
-Simplifications, honest ones: watchers are told only of writes made through this object (one
-process; a second process on the same file sees its writes, but its watches are not woken);
-dependents with several owners go with the first; finalizers are refused rather than half
-done; there is no admission (CRD defaults or schema): the API validates with the model the CRD
-is generated from before it writes.
+Simplifications, honest ones: open watches hear only of writes made through the same object
+(one process; another process may write the same file, SQLite serializes the writes, and
+a watch started after them replays them from the log); the garbage collector's work is done in
+the delete's own transaction, so dependents are gone when it returns; finalizers are refused
+rather than half done; there is no admission (CRD defaults or schema): the API validates with
+the model the CRD is generated from before it writes.
 """
 
 from __future__ import annotations
@@ -401,20 +402,27 @@ class LocalKubernetes:
     def _remove(self, kind: Kind, obj: dict[str, Any]) -> None:
         """Remove an object, then its dependents, as the garbage collector does after a background delete."""
         self._write(kind, "DELETED", None, obj)
+        uid = obj["metadata"]["uid"]
         rows = self._db.execute(
             "SELECT DISTINCT objects.resource, objects.body FROM objects,"
             " json_each(objects.body, '$.metadata.ownerReferences') AS owner"
             " WHERE objects.namespace = ? AND json_extract(owner.value, '$.uid') = ?",
-            (obj["metadata"]["namespace"], obj["metadata"]["uid"]),
+            (obj["metadata"]["namespace"], uid),
         ).fetchall()
         for resource, body in rows:
             dependent = json.loads(body)
-            if self._row(
-                _kind_of(resource, dependent),
-                dependent["metadata"]["namespace"],
-                dependent["metadata"]["name"],
-            ):
-                self._remove(_kind_of(resource, dependent), dependent)
+            meta, dependent_kind = dependent["metadata"], _kind_of(resource, dependent)
+            others = {ref.get("uid") for ref in meta["ownerReferences"]} - {uid}
+            gone = self._row(dependent_kind, meta["namespace"], meta["name"]) is None  # with an earlier one
+            if not gone and not any(self._lives(other) for other in others):
+                self._remove(dependent_kind, dependent)
+
+    def _lives(self, uid: str | None) -> bool:
+        """Whether an object with this uid exists: a dependent stays while one of its owners does."""
+        found = self._db.execute(
+            "SELECT 1 FROM objects WHERE json_extract(body, '$.metadata.uid') = ?", (uid,)
+        ).fetchone()
+        return found is not None
 
 
 def _kind_of(resource: str, obj: dict[str, Any]) -> Kind:
