@@ -28,7 +28,7 @@ from skybots.api.stats import StatsReader
 from skybots.bots import error_paths
 from skybots.mail import ConsoleMailer, Mailer, mailer_for
 from skybots.settings import ApiSettings
-from skybots.stores.kubernetes import API_USER_AGENT, BOT, Kubernetes
+from skybots.stores.kubernetes import API_USER_AGENT, BOT, Kubernetes, KubernetesApi
 from skybots.stores.runs import DynamoRunHistory, RunHistory
 from skybots.stores.users import DynamoUsers, Users
 
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 class Services:
     """Everything the API talks to; built from the settings, or given by a test."""
 
-    kube: Kubernetes
+    kube: KubernetesApi
     users: Users
     history: RunHistory
     mailer: Mailer = field(default_factory=ConsoleMailer)

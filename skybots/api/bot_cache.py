@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from skybots.stores.kubernetes import BOT, Kubernetes, KubernetesError
+from skybots.stores.kubernetes import BOT, KubernetesApi, KubernetesError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def _version(obj: dict[str, Any]) -> int:
 
 
 class BotCache:
-    def __init__(self, kube: Kubernetes, namespace: str, *, on_change: Change | None = None) -> None:
+    def __init__(self, kube: KubernetesApi, namespace: str, *, on_change: Change | None = None) -> None:
         self._kube, self._namespace, self._on_change = kube, namespace, on_change
         self._bots: dict[str, dict[str, Any]] = {}
         self._deleted: dict[str, int] = {}  # name -> resourceVersion the API deleted it at

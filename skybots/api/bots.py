@@ -31,9 +31,10 @@ from skybots.stores.kubernetes import (
     JOB,
     SECRET,
     Conflict,
-    Kubernetes,
+    KubernetesApi,
     KubernetesError,
     NotFound,
+    merge_patch,
 )
 from skybots.stores.runs import RunHistory, RunRecord
 from skybots.stores.users import User
@@ -151,8 +152,8 @@ def _cache(request: Request) -> BotCache:
     return cache
 
 
-def _kube(request: Request) -> Kubernetes:
-    kube: Kubernetes = request.app.state.services.kube
+def _kube(request: Request) -> KubernetesApi:
+    kube: KubernetesApi = request.app.state.services.kube
     return kube
 
 
@@ -162,7 +163,7 @@ def _settings(request: Request) -> ApiSettings:
 
 
 Cache = Annotated[BotCache, Depends(_cache)]
-Kube = Annotated[Kubernetes, Depends(_kube)]
+Kube = Annotated[KubernetesApi, Depends(_kube)]
 Settings = Annotated[ApiSettings, Depends(_settings)]
 
 
@@ -308,7 +309,7 @@ async def update_bot(
         if "account" in body.spec and "credentialsSecretRef" in (body.spec["account"] or {}):
             raise _invalid([("spec.account.credentialsSecretRef", "is set by the platform")])
         current = view(bot).spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-        spec = _validated(_merge(current, body.spec), bot["metadata"]["name"])
+        spec = _validated(merge_patch(current, body.spec), bot["metadata"]["name"])
     patch = {
         "metadata": {"resourceVersion": cache.precondition(bot["metadata"]["name"], body.resource_version)},
         "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=False),
@@ -430,21 +431,8 @@ def _validated(spec: dict[str, Any], resource: str) -> BotSpec:
         raise _invalid(error.errors) from None
 
 
-def _merge(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return patch
-    merged = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = _merge(merged.get(key), value)
-    return merged
-
-
 async def _patch(
-    kube: Kubernetes, namespace: str, bot: dict[str, Any], patch: dict[str, Any]
+    kube: KubernetesApi, namespace: str, bot: dict[str, Any], patch: dict[str, Any]
 ) -> dict[str, Any]:
     try:
         return await kube.patch(BOT, namespace, bot["metadata"]["name"], patch)
@@ -459,7 +447,7 @@ async def _patch(
 
 
 async def _suspend(
-    name: str, suspend: bool, user: User, cache: BotCache, kube: Kubernetes, settings: ApiSettings
+    name: str, suspend: bool, user: User, cache: BotCache, kube: KubernetesApi, settings: ApiSettings
 ) -> BotView:
     bot = owned(cache, user, name)
     patch = {
@@ -472,7 +460,9 @@ async def _suspend(
     return view(updated)
 
 
-async def _store_password(kube: Kubernetes, namespace: str, bot: dict[str, Any], password: SecretStr) -> None:
+async def _store_password(
+    kube: KubernetesApi, namespace: str, bot: dict[str, Any], password: SecretStr
+) -> None:
     """The app password into the Secret the bot's CronJob reads; owned by the Bot, so it goes with it."""
     meta = bot["metadata"]
     secret: dict[str, Any] = {
@@ -496,7 +486,7 @@ async def _store_password(kube: Kubernetes, namespace: str, bot: dict[str, Any],
 
 
 async def _start_job(
-    bot: dict[str, Any], kube: Kubernetes, settings: ApiSettings, *, dry_run: bool
+    bot: dict[str, Any], kube: KubernetesApi, settings: ApiSettings, *, dry_run: bool
 ) -> JobStarted:
     cron_name = f"{bots.CRONJOB_PREFIX}{bot['metadata']['name']}"
     try:

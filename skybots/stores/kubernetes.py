@@ -7,11 +7,12 @@ and patches with dicts, so the client's generated model classes would only add c
 from __future__ import annotations
 
 import builtins
+import copy
 import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -53,6 +54,19 @@ POD = Kind("", "v1", "pods", "Pod")
 EVENT = Kind("", "v1", "events", "Event")
 CRON_JOB = Kind("batch", "v1", "cronjobs", "CronJob")
 JOB = Kind("batch", "v1", "jobs", "Job")
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge recursively, null removes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
 
 
 class KubernetesError(Exception):
@@ -122,6 +136,45 @@ async def current_connection(server: str | None = None) -> Connection:
         private_key_path=configuration.key_file,
         insecure=not configuration.verify_ssl,
     )
+
+
+class KubernetesApi(Protocol):
+    """What the API asks of an API server: `Kubernetes` in a cluster, `LocalKubernetes` without one."""
+
+    async def close(self) -> None: ...
+
+    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any]: ...
+
+    async def list(
+        self, kind: Kind, namespace: str, label_selector: str | None = None
+    ) -> builtins.list[dict[str, Any]]: ...
+
+    async def snapshot(
+        self, kind: Kind, namespace: str, label_selector: str | None = None
+    ) -> tuple[builtins.list[dict[str, Any]], str]: ...
+
+    def watch(
+        self,
+        kind: Kind,
+        namespace: str,
+        *,
+        resource_version: str,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def create(self, kind: Kind, namespace: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def patch(
+        self,
+        kind: Kind,
+        namespace: str,
+        name: str,
+        body: dict[str, Any],
+        subresource: str | None = None,
+    ) -> dict[str, Any]: ...
+
+    async def delete(self, kind: Kind, namespace: str, name: str) -> None: ...
 
 
 class Kubernetes:

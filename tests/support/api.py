@@ -1,5 +1,8 @@
 """The API in-process (ASGI) with real counterparts: the Kubernetes emulator, DynamoDB on moto.
 
+The `api` fixture runs the API on LocalKubernetes instead, the embedded store `make demo` runs
+it on, where a test module parametrizes `api_cluster` with "local".
+
 Signed-in clients get a session cookie signed the way the session middleware signs it, for a
 user recorded in DynamoDB as a sign-in would: the sign-in flow itself is tested against a real
 OpenID provider in tests/test_auth.py; here it would only slow every test down.
@@ -14,6 +17,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +28,8 @@ import pytest
 from skybots.api.app import Services, create_app
 from skybots.api.sessions import COOKIE, CSRF_HEADER
 from skybots.settings import ApiSettings
-from skybots.stores.kubernetes import API_USER_AGENT, Kubernetes
+from skybots.stores.kubernetes import API_USER_AGENT, Kubernetes, KubernetesApi
+from skybots.stores.local_kubernetes import LocalKubernetes
 from skybots.stores.runs import DynamoRunHistory
 from skybots.stores.users import DynamoUsers, User
 from tests.support.aws import REGION
@@ -66,8 +71,13 @@ class Api:
     app: Any
     settings: ApiSettings
     services: Services
-    kube: Kubernetes  # the test's own client, to look at the cluster without counting as the API
+    kube: KubernetesApi  # the test's own client, to look at the cluster without counting as the API
     clients: list[UserClient] = field(default_factory=list)
+
+    @property
+    def local(self) -> bool:
+        """Whether the API runs on LocalKubernetes (no API server over HTTP, no recorded requests)."""
+        return isinstance(self.services.kube, LocalKubernetes)
 
     async def sign_in(self, name: str) -> UserClient:
         """A user as after their first sign-in, with a client that carries their session."""
@@ -103,33 +113,54 @@ def api_settings(namespace: str, aws: str, **overrides: Any) -> ApiSettings:
     return ApiSettings(**(values | overrides))
 
 
-async def services_for(settings: ApiSettings) -> Services:
-    """The API's services as a test has them: its tables made on moto, Kubernetes on the emulator."""
+async def services_for(settings: ApiSettings, kube: KubernetesApi | None = None) -> Services:
+    """The API's services as a test has them: its tables made on moto, Kubernetes on the emulator (or `kube`)."""
     users = DynamoUsers(settings.users_table, region=REGION, endpoint_url=settings.dynamodb_endpoint_url)
     history = DynamoRunHistory(
         settings.runs_table, region=REGION, endpoint_url=settings.dynamodb_endpoint_url
     )
     users.ensure_table()
     history.ensure_table()
-    kube = await Kubernetes.connect(settings.kubernetes_server, API_USER_AGENT)
+    kube = kube or await Kubernetes.connect(settings.kubernetes_server, API_USER_AGENT)
     return Services(kube=kube, users=users, history=history)
 
 
 @pytest.fixture
-async def api(cluster: Any, aws: str) -> AsyncIterator[Api]:
-    """The API on the emulator and moto, started (its Bot watch synced) and stopped around the test."""
-    settings = api_settings("skybots", aws, kubernetes_server=str(cluster.url))
-    services = await services_for(settings)
+def api_cluster(request: pytest.FixtureRequest) -> Any:
+    """The emulator the `api` fixture runs on; None where a module parametrizes this (indirectly)
+    with "local": the API then runs on LocalKubernetes.
+
+    A plain fixture: pytest-asyncio can start the emulator (an async fixture) only outside a running loop.
+    """
+    return None if getattr(request, "param", "emulator") == "local" else request.getfixturevalue("cluster")
+
+
+@pytest.fixture
+async def api(api_cluster: Any, aws: str, tmp_path: Path) -> AsyncIterator[Api]:
+    """The API on the emulator (or LocalKubernetes, see `api_cluster`) and moto, started (its Bot
+    watch synced) and stopped around the test."""
+    cluster = api_cluster
+    own: KubernetesApi
+    if cluster is None:
+        settings = api_settings("skybots", aws)
+        own = LocalKubernetes(tmp_path / "cluster.db")
+        services = await services_for(settings, own)  # in-process: one client is all there is
+    else:
+        settings = api_settings("skybots", aws, kubernetes_server=str(cluster.url))
+        services = await services_for(settings)
+        own = await Kubernetes.connect(settings.kubernetes_server, "tests")
     app = create_app(settings, services)
     async with app.router.lifespan_context(app):
-        running = Api(app, settings, services, await Kubernetes.connect(settings.kubernetes_server, "tests"))
+        running = Api(app, settings, services, own)
         yield running
         for client in running.clients:
             await client.http.aclose()
     await services.kube.close()
-    await running.kube.close()
-    # Whatever the test did, the API asked for nothing its shipped RBAC does not grant.
-    assert rbac_terms(api_requests(cluster)) <= grants(API, settings.namespace)
+    if own is not services.kube:
+        await own.close()
+    if cluster is not None:  # LocalKubernetes records no requests: RBAC is the cluster's concern
+        # Whatever the test did, the API asked for nothing its shipped RBAC does not grant.
+        assert rbac_terms(api_requests(cluster)) <= grants(API, settings.namespace)
 
 
 def api_requests(cluster: Any) -> list[Any]:

@@ -52,6 +52,7 @@ import jsonpointer
 import kmock
 import yaml
 
+from skybots.stores.kubernetes import merge_patch
 from tests.support.crd_validation import CrdValidator
 
 BOTS = kmock.resource("skybots.dev", "v1alpha1", "bots")
@@ -376,19 +377,6 @@ def _with_status_of(obj: Mapping[str, Any], source: Mapping[str, Any]) -> dict[s
 def _content_type(request: kmock.Request) -> str:
     value = next((v for k, v in request.headers.items() if k.lower() == "content-type"), "")
     return value.split(";")[0].strip().lower()
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: objects merge recursively, null deletes a key, anything else replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
 
 
 def json_patch(target: dict[str, Any], operations: Any) -> Any:
