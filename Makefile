@@ -43,11 +43,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-py# The whole platform on this machine: Bluesky's reference network, people posting, a bot, skybots dev.
-demo: install system-packages atproto-network
-	$(BIN)/python tools/demo.py
-
-test: install test-services
+pytest: install test-services
 	$(BIN)/pytest
 
 # Where kind or Docker is missing, the tests say so and skip (-rs prints the reason).

@@ -20,10 +20,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
-from apscheduler.triggers.base import BaseTrigger  # type: ignore[import-untyped]
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
 from cronsim import CronSim
-from skybots.stores.local_kubernetes import LocalKubernetes
 
 from skybots.bots import BotSpec, BotSpecError, BotStatus, cron_sim_expression, validate_bot
 from skybots.operator import rendering
@@ -43,6 +42,7 @@ from skybots.runs import EXIT_CODES, RunReport
 from skybots.settings import OperatorSettings
 from skybots.stores.cache import Cache
 from skybots.stores.kubernetes import BOT, CRON_JOB, JOB, SECRET, KubernetesError, NotFound
+from skybots.stores.local_kubernetes import LocalKubernetes
 from skybots.stores.objects import ObjectStore
 from skybots.stores.runs import RunHistory, RunRecord
 

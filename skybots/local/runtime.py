@@ -115,7 +115,9 @@ async def ensure_bot(runtime: LocalRuntime, bot: StartingBot) -> dict[str, objec
     }
     transport = httpx.ASGITransport(app=runtime.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://local") as client:
-        (await client.post("/auth/local")).raise_for_status()
+        signed_in = await client.post("/auth/local")
+        if signed_in.status_code != 303:
+            raise RuntimeError(f"the local sign-in failed: {signed_in.status_code} {signed_in.text}")
         me = (await client.get("/api/me")).json()
         client.headers["X-CSRF-Token"] = me["csrfToken"]
         existing = await client.get(f"/api/bots/{bot.name}")

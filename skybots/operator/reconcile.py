@@ -20,7 +20,7 @@ from skybots.operator import rendering
 from skybots.operator.metrics import Metrics
 from skybots.operator.status import CREDENTIALS_FOUND, RECONCILED, derive_ready, set_condition, update_status
 from skybots.settings import OperatorSettings
-from skybots.stores.kubernetes import CONFIG_MAP, CRON_JOB, Conflict, Kind, Kubernetes
+from skybots.stores.kubernetes import CONFIG_MAP, CRON_JOB, Conflict, Kind, Kubernetes, KubernetesApi
 from skybots.stores.runs import RunHistory
 
 BotKey = tuple[str, str]
@@ -137,7 +137,7 @@ class NameTaken(Exception):
 
 
 async def converge(
-    kube: Kubernetes, kind: Kind, desired: dict[str, Any], live: dict[str, Any] | None
+    kube: KubernetesApi, kind: Kind, desired: dict[str, Any], live: dict[str, Any] | None
 ) -> str | None:
     """Create or patch one child until the cluster holds `desired`; the verb done, or None."""
     meta = desired["metadata"]

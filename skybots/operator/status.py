@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from skybots.bots import FAILED_OUTCOMES, BotStatus, Condition, LastRun
 from skybots.runs import RunReport
-from skybots.stores.kubernetes import BOT, Conflict, Kubernetes
+from skybots.stores.kubernetes import BOT, Conflict, KubernetesApi
 
 READY = "Ready"
 RECONCILED = "Reconciled"
@@ -82,7 +82,7 @@ def dump(status: BotStatus) -> dict[str, Any]:
 
 
 async def update_status(
-    kube: Kubernetes, bot: dict[str, Any], mutate: Callable[[BotStatus], None], attempts: int = 5
+    kube: KubernetesApi, bot: dict[str, Any], mutate: Callable[[BotStatus], None], attempts: int = 5
 ) -> BotStatus | None:
     """Apply `mutate` to the Bot's status and write it if it changed: the status written, or None."""
     meta = bot["metadata"]
