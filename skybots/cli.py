@@ -146,6 +146,7 @@ def dev(
             app_password=password,
             hashtag=bot_tag,
             service=bot_service,
+            schedule=bot_schedule,
             live=live,
         )
     asyncio.run(serve(host, port, starting))

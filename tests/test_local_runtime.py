@@ -122,14 +122,23 @@ async def test_a_local_bot_reposts_survives_a_restart_and_reposts_nothing_twice(
         assert sum(bucket["reposted"] for bucket in stats["buckets"]) == 4
 
 
-async def test_a_bot_on_someone_elses_network_is_a_dry_run_unless_told(
+async def test_a_bot_is_a_dry_run_unless_told_and_runs_on_its_schedule(
     atproto_network: AtprotoNetwork, tmp_path: Path
 ) -> None:
     network = atproto_network
     bot = network.create_account("drybot")
-    args = ("--bot-handle", bot.handle, "--bot-service", network.pds_url)
+    args = ("--bot-handle", bot.handle, "--bot-service", network.pds_url, "--bot-schedule", "* * * * *")
     async with skybots_dev(tmp_path / "state", *args, password=network.create_app_password(bot)) as dev:
-        assert (await dev.client.get("/api/bots/my-bot")).json()["spec"]["dryRun"] is True
+        view = (await dev.client.get("/api/bots/my-bot")).json()
+        assert (view["spec"]["dryRun"], view["spec"]["schedule"]) == (True, "* * * * *")
+
+        # Its schedule fires as a CronJob's would: a run within the minute, nobody asking.
+        async def scheduled_run() -> dict[str, Any] | None:
+            last = (await dev.client.get("/api/bots/my-bot")).json()["status"].get("lastRun")
+            return last if last and last.get("dryRun") else None
+
+        last = await eventually(scheduled_run, seconds=75, what="a scheduled run")
+        assert last["outcome"] == "succeeded"
 
 
 async def test_the_local_sign_in_exists_only_in_the_local_runtime(tmp_path: Path) -> None:

@@ -54,10 +54,13 @@ def main() -> int:
     state = ROOT / ".cache" / "demo-state"  # fresh each demo: the network's accounts are new too
     shutil.rmtree(state, ignore_errors=True)
     stop = threading.Event()
-    postgres = PostgresServer()
-    redis = RedisServer(workdir / "redis")
+    servers: list[PostgresServer | RedisServer] = []
     dev: subprocess.Popen[bytes] | None = None
     try:
+        postgres = PostgresServer()
+        servers.append(postgres)
+        redis = RedisServer(workdir)
+        servers.append(redis)
         print("Starting Bluesky's reference network (PDS + AppView) on 127.0.0.1 ...", flush=True)
         with running_atproto_network(
             workdir / "network", postgres_url=postgres.url, redis_host=redis.host
@@ -89,8 +92,8 @@ def main() -> int:
         if dev is not None and dev.poll() is None:
             os.killpg(dev.pid, signal.SIGINT)
             dev.wait(30)
-        redis.stop()
-        postgres.stop()
+        for server in reversed(servers):
+            server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -170,8 +170,9 @@ class LocalController:
         if not active:
             with contextlib.suppress(Exception):
                 self.scheduler.remove_job(name)
+            log.info("bot %s: not scheduled (suspended, or its Secret is missing)", name)
             return
-        self.scheduler.add_job(
+        job = self.scheduler.add_job(
             self._scheduled_run,
             CronJobSchedule(spec.schedule, spec.time_zone),
             args=[name],
@@ -181,6 +182,7 @@ class LocalController:
             coalesce=True,
             max_instances=1,
         )
+        log.info("bot %s: next run at %s", name, job.next_run_time)
 
     async def _set_status(
         self,

@@ -23,7 +23,10 @@ async def serve(host: str, port: int, starting: StartingBot | None) -> None:
     )
     async with running(runtime):
         if starting is not None:
-            bot = await ensure_bot(runtime, starting)
+            try:
+                bot = await ensure_bot(runtime, starting)
+            except ValueError as error:
+                raise SystemExit(f"skybots dev: {error}") from None
             mode = "live" if starting.live else "a dry run"
             log.info("bot %s watches #%s as %s (%s)", bot["name"], starting.hashtag, starting.handle, mode)
         log.info("skybots dev: %s (state in %s; development only)", url, settings.data_dir)

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
-from skybots.stores.local_kubernetes import LocalKubernetes
-from skybots.stores.memory import MemoryCache
 
 from skybots.api.app import Services, create_app
 from skybots.local.controller import LocalController
 from skybots.mail import ConsoleMailer
 from skybots.settings import ApiSettings, LocalSettings, OperatorSettings
 from skybots.stores.cache import Cache
+from skybots.stores.local_kubernetes import LocalKubernetes
+from skybots.stores.memory import MemoryCache
 from skybots.stores.objects import FolderObjects
 from skybots.stores.runs import SqliteRunHistory
 from skybots.stores.users import SqliteUsers
