@@ -33,6 +33,7 @@ from skybots.operator.status import (
     apply_run,
     derive_ready,
     now,
+    run_summary,
     set_condition,
     update_status,
 )
@@ -252,6 +253,7 @@ class LocalController:
             "conditions": [{"type": condition, "status": "True", "lastTransitionTime": _stamp(now())}],
         }
         await self.kube.patch(JOB, namespace, meta["name"], {"status": status}, subresource="status")
+        log.info("bot %s: %s", bot_name, run_summary(meta["name"], report))
         if bot is not None:
             record = RunRecord(namespace=namespace, bot=bot_name, job=meta["name"], **report.model_dump())
             await self.history.append(record)
