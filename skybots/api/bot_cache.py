@@ -58,19 +58,19 @@ class BotCache:
         bot = self._bots.get(name)
         return None if bot is None or bot["metadata"].get("deletionTimestamp") else bot
 
-    def precondition(self, name: str, read_version: str) -> str:
-        """The resourceVersion an update read at `read_version` may be applied to.
-
-        Runs rewrite a Bot's status every few minutes, and each write makes a new resourceVersion;
-        a change made against an older one whose spec (generation) is still current conflicts with
-        nothing, so it goes to the current version. Otherwise the version read, which the API
-        server will refuse if anything has changed since.
-        """
+    def spec_current(self, name: str, read_version: str) -> bool:
+        """Whether the Bot's spec (its generation) is still what it was at `read_version`, as far as
+        this cache has seen: runs rewrite a Bot's status every few minutes, which makes a new
+        resourceVersion but changes nothing a user edits."""
         bot = self._bots.get(name)
-        if bot is None:
-            return read_version
         generation = self._generations.get(name, {}).get(read_version)
-        if generation is not None and generation == bot["metadata"].get("generation"):
+        return bot is not None and generation is not None and generation == bot["metadata"].get("generation")
+
+    def precondition(self, name: str, read_version: str) -> str:
+        """The resourceVersion an update read at `read_version` may be applied to: the current one
+        while the spec is unchanged, else the one read (which the API server refuses: a 409)."""
+        bot = self._bots.get(name)
+        if bot is not None and self.spec_current(name, read_version):
             return str(bot["metadata"]["resourceVersion"])
         return read_version
 

@@ -8,6 +8,7 @@ from the watch-backed BotCache; writes go to the API server and are remembered a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -298,6 +299,9 @@ async def create_bot(
     return view(bot)
 
 
+UPDATE_ATTEMPTS = 4
+
+
 @router.patch("/{name}")
 async def update_bot(
     name: str, body: BotUpdate, user: SignedIn, cache: Cache, kube: Kube, settings: Settings
@@ -310,11 +314,21 @@ async def update_bot(
             raise _invalid([("spec.account.credentialsSecretRef", "is set by the platform")])
         current = view(bot).spec.model_dump(mode="json", by_alias=True, exclude_none=True)
         spec = _validated(merge_patch(current, body.spec), bot["metadata"]["name"])
-    patch = {
-        "metadata": {"resourceVersion": cache.precondition(bot["metadata"]["name"], body.resource_version)},
-        "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=False),
-    }
-    updated = await _patch(kube, settings.namespace, bot, patch)
+    resource = bot["metadata"]["name"]
+    for attempt in range(UPDATE_ATTEMPTS):
+        patch = {
+            "metadata": {"resourceVersion": cache.precondition(resource, body.resource_version)},
+            "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=False),
+        }
+        try:
+            updated = await _patch(kube, settings.namespace, bot, patch)
+            break
+        except HTTPException as error:
+            # A status write the cache has not seen yet: wait for it, unless the spec changed.
+            spec_current = cache.spec_current(resource, body.resource_version)
+            if error.status_code != 409 or not spec_current or attempt == UPDATE_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.2)
     if body.app_password is not None:
         await _store_password(kube, settings.namespace, updated, body.app_password)
     await cache.remember(updated)
