@@ -8,7 +8,9 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from skybots.local.controller import CronJobSchedule
 from tests.support.atproto import Account, AtprotoNetwork
+from tests.support.manifests import ROOT
 from tests.support.operator import eventually
 from tests.support.processes import free_port
 from tests.support.reposter import reposted_by
@@ -168,3 +172,38 @@ def test_schedules_fire_when_a_cronjob_would(
     fired = trigger.get_next_fire_time(None, datetime.fromisoformat(after))
     assert fired.astimezone(UTC) == datetime.fromisoformat(expected)
     assert fired - datetime.fromisoformat(after) > timedelta(0)
+
+
+def test_the_demo_runs_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> None:
+    """`make demo`'s script: the network, the posters, skybots dev; then Ctrl-C, and nothing is left."""
+    port = free_port()
+    env = {**os.environ, "SKYBOTS_DEMO_PORT": str(port), "SKYBOTS_DEMO_STATE": str(tmp_path / "state")}
+    demo = subprocess.Popen(
+        [sys.executable, ROOT / "tools" / "demo.py"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    assert demo.stdout is not None
+    seen: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert demo.stdout is not None
+        for line in iter(demo.stdout.readline, b""):
+            seen.append(line.decode(errors="replace"))
+            if "Press Ctrl-C to stop everything" in seen[-1]:
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert ready.wait(180), "".join(seen[-20:])
+        started = psutil.Process(demo.pid).children(recursive=True)
+        assert any("network.mjs" in " ".join(p.cmdline()) for p in started)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    finally:
+        demo.send_signal(signal.SIGINT)  # Ctrl-C
+        demo.wait(90)
+    assert demo.returncode == 0, "".join(seen[-20:])
+    assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert _port_is_free(port)

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.atproto import AtprotoNetwork, running_atproto_network  # noqa: E402
+from tests.support.atproto import Account, AtprotoNetwork, running_atproto_network  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 from tests.support.services import PostgresServer, RedisServer  # noqa: E402
 
@@ -41,7 +41,7 @@ LINES = [
 ]
 
 
-def post_forever(network: AtprotoNetwork, authors: list, stop: threading.Event) -> None:
+def post_forever(network: AtprotoNetwork, authors: list[Account], stop: threading.Event) -> None:
     """Someone posts with the hashtag every few seconds, so the bot always has something new."""
     while not stop.wait(POST_EVERY_SECONDS):
         author = random.choice(authors)
@@ -49,9 +49,17 @@ def post_forever(network: AtprotoNetwork, authors: list, stop: threading.Event) 
         network.process_all()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # Ctrl-C, and SIGTERM too, stop everything (also where SIGINT came in ignored, as in a background job).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="skybots-demo-"))
-    state = ROOT / ".cache" / "demo-state"  # fresh each demo: the network's accounts are new too
+    # Fresh each demo: the network's accounts are new too.
+    state = Path(os.environ.get("SKYBOTS_DEMO_STATE", ROOT / ".cache" / "demo-state"))
     shutil.rmtree(state, ignore_errors=True)
     stop = threading.Event()
     servers: list[PostgresServer | RedisServer] = []
@@ -131,7 +139,7 @@ skybots is running, with a bot reposting #{TAG} on a local Bluesky network.
   4. {base}/api/bots/my-bot/stats?range=24h  what it did, in time buckets (the charts' data)
   5. {base}/api/bots/my-bot/runs          each run: candidates, reposts, rejections
   The bot is @{handle} on the local PDS ({network.pds_url}); alice and bob post #{TAG} every
-  {POST_EVERY_SECONDS} seconds. State: .cache/demo-state. Press Ctrl-C to stop everything.
+  {POST_EVERY_SECONDS} seconds. Press Ctrl-C to stop everything.
 """
 
 
