@@ -116,6 +116,7 @@ def api(host: str, port: int, create_tables: bool) -> None:
 @click.option("--bot-service", default="https://bsky.social", show_default=True, help="The account's PDS.")
 @click.option("--bot-schedule", default="*/10 * * * *", show_default=True, help="When that bot runs (cron).")
 @click.option("--live", is_flag=True, help="Let that bot repost for real (default: a dry run).")
+@click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain", show_default=True)
 def dev(
     host: str,
     port: int,
@@ -124,6 +125,7 @@ def dev(
     bot_service: str,
     bot_schedule: str,
     live: bool,
+    log_format: str,
 ) -> None:
     """The whole platform in this process, no cluster, no cloud: state in SKYBOTS_DATA_DIR (.skybots).
 
@@ -149,7 +151,7 @@ def dev(
             schedule=bot_schedule,
             live=live,
         )
-    asyncio.run(serve(host, port, starting))
+    asyncio.run(serve(host, port, starting, log_format=log_format))
 
 
 @main.command()

@@ -26,12 +26,18 @@ class _RequestId(logging.Filter):
         return True
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """JSON lines on stderr, each with the id of the request it belongs to."""
-    from pythonjsonlogger.json import JsonFormatter
-
+def configure_logging(level: int = logging.INFO, *, plain: bool = False) -> None:
+    """JSON lines on stderr, each with the id of the request it belongs to; or, for a person at a
+    terminal (`skybots dev`), plain lines."""
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"))
+    if plain:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+        )
+    else:
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"))
     handler.addFilter(_RequestId())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -13,8 +13,14 @@ from skybots.settings import LocalSettings
 log = logging.getLogger("skybots.dev")
 
 
-async def serve(host: str, port: int, starting: StartingBot | None) -> None:
-    configure_logging()
+async def serve(host: str, port: int, starting: StartingBot | None, *, log_format: str = "plain") -> None:
+    configure_logging(plain=log_format == "plain")
+    for chatty in (
+        "httpx",
+        "apscheduler",
+        "uvicorn.access",
+    ):  # every request and tick: the access log has them
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     settings = LocalSettings()
     url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
     runtime = build(settings, url)
