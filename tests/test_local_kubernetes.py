@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,9 +29,11 @@ from skybots.stores.kubernetes import (
     KubernetesApi,
     KubernetesError,
     NotFound,
+    follow,
 )
 from skybots.stores.local_kubernetes import LocalKubernetes
 from tests.support.api import Api, api_settings, services_for
+from tests.support.operator import eventually
 
 NS = "skybots"
 
@@ -412,3 +415,46 @@ async def test_the_api_on_it_keeps_its_bots_across_a_restart(aws: str, tmp_path:
         await kube.close()
     assert seen[1] == seen[0]
     assert [(bot["name"], bot["spec"]["suspend"]) for bot in seen[1]] == [("news", True)]
+
+
+async def test_follow_keeps_up_past_the_watch_timeout_and_an_expired_version(tmp_path: Path) -> None:
+    """An informer outlives every watch: one that times out resumes, one refused as too old lists again."""
+    kube = LocalKubernetes(tmp_path / "cluster.db", history=2)
+    await kube.create(BOT, NS, a_bot("first"))
+    listings: list[list[str]] = []
+    seen: list[tuple[str, str]] = []
+
+    async def listed(objects: list[dict[str, Any]]) -> None:
+        listings.append(sorted(o["metadata"]["name"] for o in objects))
+
+    async def changed(event: str, obj: dict[str, Any]) -> None:
+        seen.append((event, obj["metadata"]["name"]))
+
+    task = asyncio.create_task(follow(kube, BOT, NS, listed=listed, changed=changed, timeout_seconds=1))
+    try:
+        await asyncio.sleep(1.5)  # the first watch has timed out by now
+        await kube.create(BOT, NS, a_bot("second"))
+        await eventually(lambda: _holds(("ADDED", "second") in seen), seconds=3, what="the new Bot seen")
+        assert listings == [["first"]]  # resumed, not listed again
+
+        # Changes the watcher misses pile up past the kept log: its version expires (410), it lists again.
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        version = (await kube.snapshot(BOT, NS))[1]
+        for name in ("third", "fourth", "fifth"):
+            await kube.create(BOT, NS, a_bot(name))
+        task = asyncio.create_task(
+            follow(kube, BOT, NS, listed=listed, changed=changed, resource_version=version, timeout_seconds=1)
+        )
+        await eventually(lambda: _holds(len(listings) == 2), seconds=3, what="a second listing")
+        assert listings[-1] == ["fifth", "first", "fourth", "second", "third"]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await kube.close()
+
+
+async def _holds(condition: bool) -> bool:
+    return condition

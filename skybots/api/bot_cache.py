@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from skybots.stores.kubernetes import BOT, KubernetesApi, KubernetesError
+from skybots.stores.kubernetes import BOT, KubernetesApi, follow
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,21 @@ class BotCache:
         self.selector = f"app.kubernetes.io/managed-by={MANAGED_BY_API}"
 
     async def start(self) -> None:
-        await self._relist()
-        self._task = asyncio.create_task(self._follow(), name="bot-cache")
+        """One list (the API answers from it at once), then the watch from where it left off."""
+        bots, version = await self._kube.snapshot(BOT, self._namespace, self.selector)
+        await self._listed(bots)
+        self._task = asyncio.create_task(
+            follow(
+                self._kube,
+                BOT,
+                self._namespace,
+                listed=self._listed,
+                changed=self._apply,
+                label_selector=self.selector,
+                resource_version=version,
+            ),
+            name="bot-cache",
+        )
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -93,38 +106,13 @@ class BotCache:
         while len(seen) > GENERATIONS_KEPT:
             del seen[next(iter(seen))]  # the oldest
 
-    async def _relist(self) -> str:
-        bots, version = await self._kube.snapshot(BOT, self._namespace, self.selector)
+    async def _listed(self, bots: list[dict[str, Any]]) -> None:
         listed = {bot["metadata"]["name"]: bot for bot in bots}
         for name in set(self._bots) - set(listed):
             await self._apply("DELETED", self._bots[name])
         for bot in listed.values():
             await self._apply("MODIFIED", bot)
         self.synced.set()
-        return version
-
-    async def _follow(self) -> None:
-        version = ""
-        backoff = 1.0
-        while True:
-            try:
-                version = version or await self._relist()
-                async for event in self._kube.watch(
-                    BOT, self._namespace, resource_version=version, label_selector=self.selector
-                ):
-                    obj = event.get("object", {})
-                    version = str(obj.get("metadata", {}).get("resourceVersion", version))
-                    if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
-                        await self._apply(str(event["type"]), obj)
-                backoff = 1.0
-            except KubernetesError as error:
-                log.warning("Bot watch ended (%s); listing again", error)
-                version = ""
-            except (TimeoutError, OSError) as error:
-                log.warning("Bot watch lost (%s); listing again in %.0f s", error, backoff)
-                version = ""
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30)
 
     async def _apply(self, kind: str, obj: dict[str, Any]) -> None:
         name = obj["metadata"]["name"]

@@ -42,12 +42,14 @@ from skybots.reposter.run import run_bot
 from skybots.runs import EXIT_CODES, RunReport
 from skybots.settings import OperatorSettings
 from skybots.stores.cache import Cache
-from skybots.stores.kubernetes import BOT, CRON_JOB, JOB, SECRET, KubernetesError, NotFound
+from skybots.stores.kubernetes import BOT, CRON_JOB, JOB, SECRET, Kind, KubernetesError, NotFound, follow
 from skybots.stores.local_kubernetes import LocalKubernetes
 from skybots.stores.objects import ObjectStore
 from skybots.stores.runs import RunHistory, RunRecord
 
 log = logging.getLogger(__name__)
+# What to do with an object of a watched kind: (ADDED|MODIFIED|DELETED, the object).
+Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
 COLLECTED = "skybots.dev/collected"
 
 
@@ -97,46 +99,35 @@ class LocalController:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _follow(
-        self,
-        namespace: str,
-        kind: Any,
-        handle: Callable[[dict[str, Any] | None, dict[str, Any]], Awaitable[None]],
-    ) -> None:
-        """Every object of a kind, then every change to it (the store keeps the watch unbroken)."""
-        objects, version = await self.kube.snapshot(kind, namespace)
-        for obj in objects:
-            await self._guarded(handle, obj, obj)
-        async for event in self.kube.watch(kind, namespace, resource_version=version):
-            obj = event["object"]
-            await self._guarded(handle, None if event["type"] == "DELETED" else obj, obj)
+    async def _follow(self, namespace: str, kind: Kind, handle: Handler) -> None:
+        """Every object of a kind (as ADDED), then every change to it; a failing handler is logged."""
 
-    async def _guarded(
-        self,
-        handle: Callable[[dict[str, Any] | None, dict[str, Any]], Awaitable[None]],
-        current: dict[str, Any] | None,
-        obj: dict[str, Any],
-    ) -> None:
-        try:
-            await handle(current, obj)
-        except (KubernetesError, BotSpecError) as error:
-            log.warning("%s %s: %s", obj.get("kind"), obj["metadata"]["name"], error)
+        async def changed(event: str, obj: dict[str, Any]) -> None:
+            try:
+                await handle(event, obj)
+            except (KubernetesError, BotSpecError) as error:
+                log.warning("%s %s: %s", kind.kind, obj["metadata"]["name"], error)
+
+        async def listed(objects: list[dict[str, Any]]) -> None:
+            for obj in objects:
+                await changed("ADDED", obj)
+
+        await follow(self.kube, kind, namespace, listed=listed, changed=changed)
 
     # --- Bots: status, CronJob, schedule ----------------------------------------------------------
 
-    async def _bot_changed(self, bot: dict[str, Any] | None, obj: dict[str, Any]) -> None:
-        name = obj["metadata"]["name"]
-        if bot is None or bot["metadata"].get("deletionTimestamp"):
+    async def _bot_changed(self, event: str, bot: dict[str, Any]) -> None:
+        if event == "DELETED" or bot["metadata"].get("deletionTimestamp"):
             with contextlib.suppress(Exception):
-                self.scheduler.remove_job(name)
+                self.scheduler.remove_job(bot["metadata"]["name"])
             return
         await self.reconcile(bot)
 
-    async def _secret_changed(self, secret: dict[str, Any] | None, obj: dict[str, Any]) -> None:
-        namespace = obj["metadata"]["namespace"]
+    async def _secret_changed(self, event: str, secret: dict[str, Any]) -> None:
+        namespace = secret["metadata"]["namespace"]
         for bot in await self.kube.list(BOT, namespace):
             ref = (bot.get("spec", {}).get("account", {}) or {}).get("credentialsSecretRef") or {}
-            if ref.get("name") == obj["metadata"]["name"]:
+            if ref.get("name") == secret["metadata"]["name"]:
                 await self.reconcile(bot)
 
     async def reconcile(self, bot: dict[str, Any]) -> None:
@@ -230,8 +221,8 @@ class LocalController:
         with contextlib.suppress(KubernetesError):  # 409: this minute's Job exists already
             await self.kube.create(JOB, namespace, job)
 
-    async def _job_changed(self, job: dict[str, Any] | None, obj: dict[str, Any]) -> None:
-        if job is None or _finished(job) or job["metadata"]["name"] in self._running:
+    async def _job_changed(self, event: str, job: dict[str, Any]) -> None:
+        if event == "DELETED" or _finished(job) or job["metadata"]["name"] in self._running:
             return
         name = job["metadata"]["name"]
         self._running[name] = asyncio.create_task(self._run(job))

@@ -6,11 +6,13 @@ and patches with dicts, so the client's generated model classes would only add c
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import copy
 import json
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,6 +21,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from skybots import __version__, bots
 
+log = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
 USER_AGENT = f"skybots/{__version__}"
 API_USER_AGENT = f"skybots-api/{__version__}"
@@ -293,3 +296,49 @@ class Kubernetes:
         except ApiException as exc:
             raise _error(exc) from None
         return dict(result or {})
+
+
+async def follow(
+    kube: KubernetesApi,
+    kind: Kind,
+    namespace: str,
+    *,
+    listed: Callable[[builtins.list[dict[str, Any]]], Awaitable[None]],
+    changed: Callable[[str, dict[str, Any]], Awaitable[None]],
+    label_selector: str | None = None,
+    resource_version: str = "",
+    timeout_seconds: int = 300,
+) -> None:
+    """Keep up with every object of a kind, for ever, as an informer does.
+
+    List (`listed` gets the objects), then watch from the list's resourceVersion (`changed` gets
+    each ADDED, MODIFIED or DELETED). A watch the server ends after its timeout resumes where it
+    was; one it refuses (410: too old) or loses lists again, after a growing pause when the server
+    cannot be reached. `resource_version` starts from a list the caller has made already.
+    """
+    version, backoff = resource_version, 1.0
+    while True:
+        try:
+            if not version:
+                objects, version = await kube.snapshot(kind, namespace, label_selector)
+                await listed(objects)
+            async for event in kube.watch(
+                kind,
+                namespace,
+                resource_version=version,
+                label_selector=label_selector,
+                timeout_seconds=timeout_seconds,
+            ):
+                obj = event.get("object", {})
+                version = str(obj.get("metadata", {}).get("resourceVersion", version))
+                if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                    await changed(str(event["type"]), obj)
+            backoff = 1.0
+        except KubernetesError as error:
+            log.warning("%s watch ended (%s); listing again", kind.kind, error)
+            version = ""
+        except (TimeoutError, OSError) as error:
+            log.warning("%s watch lost (%s); listing again in %.0f s", kind.kind, error, backoff)
+            version = ""
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30)
