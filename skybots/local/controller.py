@@ -26,6 +26,7 @@ from cronsim import CronSim
 
 from skybots.bots import BotSpec, BotSpecError, BotStatus, cron_sim_expression, validate_bot
 from skybots.operator import rendering
+from skybots.operator.collect import COLLECTED, finished_at
 from skybots.operator.reconcile import converge, credentials_state
 from skybots.operator.status import (
     CREDENTIALS_FOUND,
@@ -42,7 +43,17 @@ from skybots.reposter.run import run_bot
 from skybots.runs import EXIT_CODES, RunReport
 from skybots.settings import OperatorSettings
 from skybots.stores.cache import Cache
-from skybots.stores.kubernetes import BOT, CRON_JOB, JOB, SECRET, Kind, KubernetesError, NotFound, follow
+from skybots.stores.kubernetes import (
+    BOT,
+    CRON_JOB,
+    JOB,
+    SECRET,
+    Kind,
+    KubernetesError,
+    NotFound,
+    follow,
+    timestamp,
+)
 from skybots.stores.local_kubernetes import LocalKubernetes
 from skybots.stores.objects import ObjectStore
 from skybots.stores.runs import RunHistory, RunRecord
@@ -50,7 +61,6 @@ from skybots.stores.runs import RunHistory, RunRecord
 log = logging.getLogger(__name__)
 # What to do with an object of a watched kind: (ADDED|MODIFIED|DELETED, the object).
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
-COLLECTED = "skybots.dev/collected"
 
 
 class CronJobSchedule(BaseTrigger):  # type: ignore[misc]
@@ -156,7 +166,7 @@ class LocalController:
         secret = await self._get(SECRET, namespace, name)
         if secret is None:
             return None
-        return frozenset({**(secret.get("data") or {}), **(secret.get("stringData") or {})})
+        return frozenset(secret.get("data") or {})  # the store keeps stringData as data, as a server does
 
     def _schedule(self, name: str, spec: BotSpec, *, active: bool) -> None:
         if not active:
@@ -209,7 +219,7 @@ class LocalController:
             return
         selector = f"{rendering.BOT_LABEL}={name}"
         jobs = await self.kube.list(JOB, namespace, label_selector=selector)
-        if any(not _finished(job) for job in jobs):
+        if any(finished_at(job) is None for job in jobs):
             log.info(
                 "Bot %s: the last run is still going; this one is skipped (concurrencyPolicy Forbid)", name
             )
@@ -222,7 +232,7 @@ class LocalController:
             await self.kube.create(JOB, namespace, job)
 
     async def _job_changed(self, event: str, job: dict[str, Any]) -> None:
-        if event == "DELETED" or _finished(job) or job["metadata"]["name"] in self._running:
+        if event == "DELETED" or finished_at(job) is not None or job["metadata"]["name"] in self._running:
             return
         name = job["metadata"]["name"]
         self._running[name] = asyncio.create_task(self._run(job))
@@ -234,14 +244,14 @@ class LocalController:
         namespace, bot_name = meta["namespace"], meta["labels"][rendering.BOT_LABEL]
         started = now()
         await self.kube.patch(
-            JOB, namespace, meta["name"], {"status": {"startTime": _stamp(started)}}, subresource="status"
+            JOB, namespace, meta["name"], {"status": {"startTime": timestamp(started)}}, subresource="status"
         )
         bot = await self._get(BOT, namespace, bot_name)
         report = await self._report(job, bot, started)
         condition = "Complete" if EXIT_CODES[report.outcome] == 0 else "Failed"
         status = {
-            "completionTime": _stamp(report.finished_at),
-            "conditions": [{"type": condition, "status": "True", "lastTransitionTime": _stamp(now())}],
+            "completionTime": timestamp(report.finished_at),
+            "conditions": [{"type": condition, "status": "True", "lastTransitionTime": timestamp(now())}],
         }
         await self.kube.patch(JOB, namespace, meta["name"], {"status": status}, subresource="status")
         log.info("bot %s: %s", bot_name, run_summary(meta["name"], report))
@@ -271,10 +281,8 @@ class LocalController:
             )
         ref = spec.account.credentials_secret_ref
         secret = await self._get(SECRET, bot["metadata"]["namespace"], ref.name) or {}
-        password = (secret.get("stringData") or {}).get(ref.key)
-        if password is None and ref.key in (secret.get("data") or {}):
-            password = base64.b64decode(secret["data"][ref.key]).decode()
-        if password is None:
+        encoded = (secret.get("data") or {}).get(ref.key)
+        if encoded is None:
             return RunReport(
                 outcome="invalidConfig",
                 message=f"Secret {ref.name!r} has no {ref.key!r}",
@@ -283,7 +291,8 @@ class LocalController:
             )
         args = job["spec"]["template"]["spec"]["containers"][0].get("args", [])
         settings = ReposterSettings(
-            app_password=password, deadline_seconds=self.settings.run_deadline_seconds
+            app_password=base64.b64decode(encoded).decode(),
+            deadline_seconds=self.settings.run_deadline_seconds,
         )
         return await run_bot(
             rendering.bot_config(bot, spec),
@@ -297,19 +306,10 @@ class LocalController:
     async def _prune(self, namespace: str, bot_name: str) -> None:
         """Keep the last few finished Jobs of a bot, as the CronJob's history limits do."""
         jobs = await self.kube.list(JOB, namespace, label_selector=f"{rendering.BOT_LABEL}={bot_name}")
-        finished = sorted((j for j in jobs if _finished(j)), key=lambda j: j["metadata"]["creationTimestamp"])
+        finished = sorted(
+            (j for j in jobs if finished_at(j) is not None), key=lambda j: j["metadata"]["creationTimestamp"]
+        )
         keep = self.settings.successful_jobs_history
         for job in finished[: max(0, len(finished) - keep)]:
             with contextlib.suppress(NotFound):
                 await self.kube.delete(JOB, namespace, job["metadata"]["name"])
-
-
-def _finished(job: dict[str, Any]) -> bool:
-    return any(
-        c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-        for c in job.get("status", {}).get("conditions", [])
-    )
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

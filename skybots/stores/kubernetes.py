@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from kubernetes_asyncio import client, config
@@ -296,6 +297,11 @@ class Kubernetes:
         except ApiException as exc:
             raise _error(exc) from None
         return dict(result or {})
+
+
+def timestamp(moment: datetime) -> str:
+    """A time as the API server writes it: RFC 3339 in UTC, whole seconds."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def follow(

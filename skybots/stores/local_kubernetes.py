@@ -53,6 +53,7 @@ from skybots.stores.kubernetes import (
     KubernetesError,
     NotFound,
     merge_patch,
+    timestamp,
 )
 
 WITH_STATUS = frozenset({BOT, CRON_JOB, JOB, POD})  # kinds with a status subresource
@@ -84,7 +85,7 @@ def _resource(kind: Kind) -> str:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamp(datetime.now(UTC))
 
 
 @dataclass(frozen=True)

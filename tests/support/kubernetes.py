@@ -52,7 +52,7 @@ import jsonpointer
 import kmock
 import yaml
 
-from skybots.stores.kubernetes import merge_patch
+from skybots.stores.kubernetes import merge_patch, timestamp
 from tests.support.crd_validation import CrdValidator
 
 BOTS = kmock.resource("skybots.dev", "v1alpha1", "bots")
@@ -357,7 +357,7 @@ class Change:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamp(datetime.datetime.now(datetime.UTC))
 
 
 def _spec_of(obj: Mapping[str, Any], info: kmock.ResourceInfo) -> dict[str, Any]:

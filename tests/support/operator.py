@@ -17,6 +17,7 @@ import kmock
 from skybots.operator.main import run_operator
 from skybots.runs import RunReport
 from skybots.settings import OperatorSettings
+from skybots.stores.kubernetes import timestamp
 from tests.support.aws import REGION, free_port
 from tests.support.kopf_runner import quick_settings, running
 from tests.support.kubernetes import ClusterEmulator
@@ -193,8 +194,8 @@ class Api:
         terminated: dict[str, Any] = {
             "exitCode": exit_code,
             "reason": "Completed" if exit_code == 0 else "Error",
-            "startedAt": _stamp(started),
-            "finishedAt": _stamp(finished),
+            "startedAt": timestamp(started),
+            "finishedAt": timestamp(finished),
         }
         if report is not None:
             terminated["message"] = report.termination_message()
@@ -222,11 +223,11 @@ class Api:
             job,
             {
                 "status": {
-                    "startTime": _stamp(started),
-                    "completionTime": _stamp(finished) if exit_code == 0 else None,
+                    "startTime": timestamp(started),
+                    "completionTime": timestamp(finished) if exit_code == 0 else None,
                     "succeeded" if exit_code == 0 else "failed": 1,
                     "conditions": [
-                        {"type": condition, "status": "True", "lastTransitionTime": _stamp(finished)}
+                        {"type": condition, "status": "True", "lastTransitionTime": timestamp(finished)}
                     ],
                 }
             },
@@ -259,10 +260,6 @@ async def settled(cluster: ClusterEmulator, quiet: float = 0.5) -> None:
         await asyncio.sleep(quiet)
         if len(actions(cluster)) == before:
             return
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def report(outcome: str = "succeeded", **fields: Any) -> RunReport:
