@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.processes import NODE, ServerProcess, ready_line, wait_until
+from tests.support.processes import NODE, ServerProcess, await_ready_line
 
 ROOT = Path(__file__).resolve().parents[2]
 NETWORK_DIR = ROOT / "tools" / "atproto-network"
@@ -365,14 +365,7 @@ def running_atproto_network(
     )
     network = None
     try:
-        info: dict[str, Any] = {}
-
-        def ready() -> bool:
-            server.check_running()
-            info.update(ready_line(log) or {})
-            return bool(info)
-
-        wait_until(ready, STARTUP_TIMEOUT, f"atproto network to start (log: {log})", interval=0.1)
+        info = await_ready_line(server, log, STARTUP_TIMEOUT, "atproto network", interval=0.1)
         network = AtprotoNetwork(info, server)
         yield network
     finally:

@@ -27,7 +27,7 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
-from tests.support.processes import NODE, ServerProcess, ready_line, wait_until
+from tests.support.processes import NODE, ServerProcess, await_ready_line
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER_DIR = ROOT / "tools" / "oidc-provider"
@@ -131,14 +131,7 @@ def running_oidc_provider(workdir: Path, redirect_uris: tuple[str, ...]) -> Iter
     log = workdir / "oidc-provider.log"
     server = ServerProcess("oidc-provider", [NODE, PROVIDER_DIR / "provider.mjs"], log=log, env=env)
     try:
-        info: dict[str, Any] = {}
-
-        def ready() -> bool:
-            server.check_running()
-            info.update(ready_line(log) or {})
-            return bool(info)
-
-        wait_until(ready, STARTUP_TIMEOUT, f"oidc-provider to start (log: {log})", interval=0.02)
+        info = await_ready_line(server, log, STARTUP_TIMEOUT, "oidc-provider", interval=0.02)
         yield OidcProvider(info["issuer"], client_id, client_secret, redirect_uris, server)
     finally:
         server.stop()

@@ -147,3 +147,18 @@ def ready_line(log: Path) -> dict[str, Any] | None:
             info: dict[str, Any] = json.loads(line)
             return info
     return None
+
+
+def await_ready_line(
+    server: ServerProcess, log: Path, timeout: float, what: str, interval: float
+) -> dict[str, Any]:
+    """Wait for the server's ready line (failing at once should the server exit) and return it."""
+    info: dict[str, Any] = {}
+
+    def ready() -> bool:
+        server.check_running()
+        info.update(ready_line(log) or {})
+        return bool(info)
+
+    wait_until(ready, timeout, f"{what} to start (log: {log})", interval=interval)
+    return info
