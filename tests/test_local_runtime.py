@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +25,7 @@ from skybots.local.controller import CronJobSchedule
 from tests.support.atproto import Account, AtprotoNetwork
 from tests.support.manifests import ROOT
 from tests.support.operator import eventually
-from tests.support.processes import free_port
+from tests.support.processes import free_port, port_is_free
 from tests.support.reposter import reposted_by
 
 SKYBOTS = Path(sys.executable).parent / "skybots"
@@ -73,7 +72,7 @@ async def skybots_dev(data_dir: Path, *args: str, password: str) -> AsyncIterato
             process.send_signal(signal.SIGINT)  # Ctrl-C
             await asyncio.wait_for(process.wait(), 30)
     assert process.returncode == 0
-    assert _port_is_free(port), "skybots dev left its port open"
+    assert port_is_free(port), "skybots dev left its port open"
 
 
 async def _answers(client: httpx.AsyncClient) -> bool:
@@ -81,11 +80,6 @@ async def _answers(client: httpx.AsyncClient) -> bool:
         return (await client.get("/healthz")).status_code == 200
     except httpx.TransportError:
         return False
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 def posts(network: AtprotoNetwork, author: Account, tag: str, count: int) -> list[str]:
@@ -206,4 +200,4 @@ def test_the_demo_runs_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> No
         demo.wait(90)
     assert demo.returncode == 0, "".join(seen[-20:])
     assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert _port_is_free(port)
+    assert port_is_free(port)

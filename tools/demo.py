@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.atproto import Account, AtprotoNetwork, running_atproto_network  # noqa: E402
-from tests.support.processes import free_port  # noqa: E402
+from tests.support.processes import free_port, port_is_free  # noqa: E402
 from tests.support.services import PostgresServer, RedisServer  # noqa: E402
 
 TAG = "skybotsdemo"
@@ -81,7 +81,7 @@ def main() -> int:
             threading.Thread(target=post_forever, args=(network, authors, stop), daemon=True).start()
             env = {**os.environ, "SKYBOTS_DATA_DIR": str(state)}
             env["SKYBOTS_APP_PASSWORD"] = network.create_app_password(bot)
-            port = PORT if _free(PORT) else free_port()
+            port = PORT if port_is_free(PORT) else free_port()
             dev = subprocess.Popen(
                 [ROOT / ".venv" / "bin" / "skybots", "dev", "--port", str(port), "--bot-handle", bot.handle,
                  "--bot-tag", TAG, "--bot-service", network.pds_url, "--bot-schedule", "* * * * *", "--live"],
@@ -103,13 +103,6 @@ def main() -> int:
         for server in reversed(servers):
             server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
