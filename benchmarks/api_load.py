@@ -69,8 +69,9 @@ async def bench(rate: float, seconds: float) -> None:
     from skybots.stores.runs import DynamoRunHistory, RunRecord
     from skybots.stores.users import user_id
     from tests.support.api import ISSUER, SESSION_SECRET
-    from tests.support.aws import REGION, free_port
+    from tests.support.aws import REGION
     from tests.support.kubernetes import ClusterEmulator
+    from tests.support.processes import free_port
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto_port, api_port = free_port(), free_port()

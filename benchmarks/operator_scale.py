@@ -30,8 +30,8 @@ from moto.server import ThreadedMotoServer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.aws import free_port  # noqa: E402
 from tests.support.kubernetes import BOTS, CRONJOBS, SECRETS, ClusterEmulator, api_path  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
 
 NAMESPACE = "bench"
 OPERATOR_AGENT = re.compile(r"(kopf|skybots)/.*")

@@ -18,9 +18,9 @@ import pytest
 from skybots.stores.kubernetes import BOT, CRON_JOB, JOB, SECRET
 from skybots.stores.runs import RunRecord
 from tests.support.api import Api, UserClient, api_requests
-from tests.support.aws import free_port
 from tests.support.kubernetes import rbac_terms
 from tests.support.operator import eventually, operator_running, settings_for_tests
+from tests.support.processes import free_port
 from tests.support.rbac import API, grants
 
 PASSWORD = "sekret-app-pass-0001"

@@ -24,9 +24,10 @@ import pytest
 
 from skybots.stores.users import DynamoUsers
 from tests.support.api import ISSUER, SESSION_SECRET
-from tests.support.aws import REGION, free_port
+from tests.support.aws import REGION
 from tests.support.kubernetes import BOTS, ClusterEmulator, internal_error, upcoming
 from tests.support.operator import eventually
+from tests.support.processes import free_port
 
 PASSWORD = "process-app-pass-0004"
 

@@ -25,8 +25,8 @@ from schemathesis.core.result import Ok
 from skybots.api.app import create_app
 from skybots.api.sessions import COOKIE, CSRF_HEADER
 from tests.support.api import Api, api_settings, services_for
-from tests.support.aws import free_port
 from tests.support.kubernetes import ClusterEmulator
+from tests.support.processes import free_port
 
 PASSWORD = "schema-app-pass-0003"
 # What the issue asks of the API: no 5xx, and every answer as the document says (status code,

@@ -17,7 +17,7 @@ from skybots.bluesky.models import Session
 from skybots.bluesky.sessions import SessionManager
 from skybots.stores.redis import RedisCache
 from tests.support.atproto import AtprotoNetwork
-from tests.support.aws import free_port
+from tests.support.processes import free_port
 
 
 @pytest.fixture

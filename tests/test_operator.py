@@ -19,7 +19,7 @@ import pytest
 from skybots.operator.metrics import OUTCOMES
 from skybots.settings import OperatorSettings
 from skybots.stores.runs import DynamoRunHistory
-from tests.support.aws import REGION, free_port
+from tests.support.aws import REGION
 from tests.support.kubernetes import CRONJOBS, internal_error, rbac_terms, upcoming
 from tests.support.operator import (
     Api,
@@ -32,6 +32,7 @@ from tests.support.operator import (
     settled,
     writes,
 )
+from tests.support.processes import free_port
 from tests.support.rbac import OPERATOR, grants
 
 NS = "team"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -11,15 +10,11 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
+from tests.support.processes import free_port
+
 REGION = "eu-central-1"
 
 Store = TypeVar("Store")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,10 @@ from skybots.operator.main import run_operator
 from skybots.runs import RunReport
 from skybots.settings import OperatorSettings
 from skybots.stores.kubernetes import timestamp
-from tests.support.aws import REGION, free_port
+from tests.support.aws import REGION
 from tests.support.kopf_runner import quick_settings, running
 from tests.support.kubernetes import ClusterEmulator
+from tests.support.processes import free_port
 
 USER_AGENT = "skybots-tests"
 

@@ -18,7 +18,7 @@ import aiohttp
 import aiohttp.web
 import httpx
 
-from tests.support.aws import free_port
+from tests.support.processes import free_port
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
 
