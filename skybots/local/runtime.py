@@ -18,6 +18,7 @@ import httpx
 from fastapi import FastAPI
 
 from skybots.api.app import Services, create_app
+from skybots.api.sessions import CSRF_HEADER
 from skybots.local.controller import LocalController
 from skybots.mail import ConsoleMailer
 from skybots.settings import ApiSettings, LocalSettings, OperatorSettings
@@ -119,7 +120,7 @@ async def ensure_bot(runtime: LocalRuntime, bot: StartingBot) -> dict[str, objec
         if signed_in.status_code != 303:
             raise RuntimeError(f"the local sign-in failed: {signed_in.status_code} {signed_in.text}")
         me = (await client.get("/api/me")).json()
-        client.headers["X-CSRF-Token"] = me["csrfToken"]
+        client.headers[CSRF_HEADER] = me["csrfToken"]
         existing = await client.get(f"/api/bots/{bot.name}")
         if existing.status_code == 404:
             body = {"name": bot.name, "appPassword": bot.app_password, "spec": spec}
