@@ -283,7 +283,8 @@ async def operator(api: Api, aws: str) -> AsyncIterator[None]:
 async def test_run_now_and_preview_start_jobs_from_the_bots_cronjob(api: Api, alice: UserClient) -> None:
     await created(alice)
     cron_name = f"bot-news-{alice.user.id[:8]}"
-    await eventually(lambda: _exists(api, CRON_JOB, cron_name), what="the operator made the CronJob")
+    # The operator takes the Secret the API made for the Bot as the Bot's own, and runs it.
+    await eventually(lambda: _runs(api, cron_name), what="the operator made the CronJob, running")
 
     started = await alice.post("/api/bots/news/run")
     assert started.status_code == 202
@@ -295,6 +296,10 @@ async def test_run_now_and_preview_start_jobs_from_the_bots_cronjob(api: Api, al
     assert run["metadata"]["labels"]["skybots.dev/bot"] == cron_name.removeprefix("bot-")
     container = run["spec"]["template"]["spec"]["containers"][0]
     assert container["args"][-1] != "--dry-run"
+    password = {
+        "secretKeyRef": {"name": f"{cron_name.removeprefix('bot-')}-credentials", "key": "app-password"}
+    }
+    assert {"name": "SKYBOTS_APP_PASSWORD", "valueFrom": password} in container["env"]
     assert dry["spec"]["template"]["spec"]["containers"][0]["args"][-1] == "--dry-run"
 
 
@@ -335,6 +340,13 @@ async def test_run_now_starts_a_job_and_the_bot_takes_everything_with_it(api: Ap
         return all([await api.kube.list(kind, NS) == [] for kind in (BOT, SECRET, CRON_JOB, JOB)])
 
     await eventually(collected, what="the Bot's Secret, CronJob and Job collected with it")
+
+
+async def _runs(api: Api, cron_name: str) -> bool:
+    return any(
+        c["metadata"]["name"] == cron_name and c["spec"]["suspend"] is False
+        for c in await api.kube.list(CRON_JOB, NS)
+    )
 
 
 async def _exists(api: Api, kind: Any, name: str) -> bool:

@@ -22,7 +22,12 @@ import psutil
 import pytest
 
 from skybots.local.controller import CronJobSchedule
+from skybots.local.runtime import build, running
+from skybots.operator.rendering import render_job_from
+from skybots.settings import LocalSettings
+from skybots.stores.kubernetes import BOT, CRON_JOB, JOB, SECRET
 from tests.support.atproto import Account, AtprotoNetwork
+from tests.support.mailjet import MailjetRecorder
 from tests.support.manifests import ROOT
 from tests.support.operator import eventually
 from tests.support.processes import free_port, port_is_free
@@ -147,6 +152,56 @@ async def test_the_local_sign_in_exists_only_in_the_local_runtime(tmp_path: Path
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as client:
         assert (await client.post("/auth/local")).status_code == 404
         assert "local developer" not in (await client.get("/sign-in")).text
+
+
+async def test_a_local_bot_never_runs_on_a_secret_it_does_not_control(tmp_path: Path) -> None:
+    """The local controller checks a Secret's controller as the operator does, and a run reads no other."""
+    runtime = build(LocalSettings(data_dir=str(tmp_path)), "http://127.0.0.1")
+    kube, namespace = runtime.kube, "skybots"
+    # The attacker's "PDS": an HTTP server that keeps whatever it is sent (the Mailjet stand-in serves).
+    with MailjetRecorder() as service:
+        async with running(runtime):
+            secret = {
+                "metadata": {"name": "skybots-api"},
+                "stringData": {"app-password": "the-client-secret"},
+            }
+            await kube.create(SECRET, namespace, secret)
+            account = {
+                "handle": "me.example.com",
+                "service": service.url,
+                "credentialsSecretRef": secret["metadata"],
+            }
+            await kube.create(
+                BOT,
+                namespace,
+                {
+                    "apiVersion": "skybots.dev/v1alpha1",
+                    "kind": "Bot",
+                    "metadata": {"name": "news"},
+                    "spec": {"account": account, "sources": [{"type": "hashtag", "tag": "python"}]},
+                },
+            )
+
+            async def condition() -> dict[str, Any] | None:
+                conditions = (await kube.get(BOT, namespace, "news")).get("status", {}).get("conditions", [])
+                return next((c for c in conditions if c["type"] == "Ready" and c["status"] == "False"), None)
+
+            ready = await eventually(condition, what="Ready=False")
+            assert ready["reason"] == "SecretNotOwned"
+            cron_job = await kube.get(CRON_JOB, namespace, "bot-news")
+            job = render_job_from(cron_job, "bot-news-1", dry_run=True, run="manual", instantiate="manual")
+            await kube.create(JOB, namespace, job)  # run now, as the API's would
+
+            async def last_run() -> dict[str, Any] | None:
+                last: dict[str, Any] | None = (
+                    (await kube.get(BOT, namespace, "news")).get("status", {}).get("lastRun")
+                )
+                return last
+
+            last = await eventually(last_run, what="the run collected")
+    assert last["outcome"] == "invalidConfig"
+    assert "Secret 'skybots-api' is not controlled by this Bot" in last["message"]
+    assert service.calls == []
 
 
 @pytest.mark.parametrize(

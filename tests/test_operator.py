@@ -8,6 +8,8 @@ garbage collection and CRD validation) and DynamoDB on moto, and asserts end sta
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +26,7 @@ from tests.support.kubernetes import CRONJOBS, internal_error, rbac_terms, upcom
 from tests.support.operator import (
     Api,
     actions,
+    controlled_by,
     eventually,
     operator_requests,
     operator_running,
@@ -77,9 +80,8 @@ async def running(harness: Harness) -> AsyncIterator[Harness]:
 
 
 async def a_ready_bot(api: Api, name: str) -> None:
-    """A Bot with its Secret, reconciled."""
-    await api.create_secret(name)
-    await api.create_bot(name)
+    """A Bot with the Secret it controls, reconciled."""
+    await api.create_secret(name, owners=[controlled_by(await api.create_bot(name))])
     await ready(api, name)
 
 
@@ -96,8 +98,8 @@ async def ready(api: Api, bot: str, status: str = "True") -> dict[str, Any]:
 
 async def test_a_bot_becomes_a_configmap_and_a_cronjob_and_is_ready(running: Harness) -> None:
     api = running.api
-    await api.create_secret("news")
     bot = await api.create_bot("news", schedule="*/5 * * * *", timeZone="Europe/Berlin")
+    await api.create_secret("news", owners=[controlled_by(bot)])
     condition = await ready(api, "news")
     assert condition["reason"] == "Ready"
 
@@ -229,7 +231,7 @@ async def test_hand_edits_of_the_children_are_undone(running: Harness) -> None:
 
 async def test_a_missing_secret_holds_the_bot_until_it_appears(running: Harness) -> None:
     api = running.api
-    await api.create_bot("news")
+    owner = controlled_by(await api.create_bot("news"))
     condition = await ready(api, "news", "False")
     assert condition["reason"] == "SecretMissing"
     assert "Secret 'news' not found" in condition["message"]
@@ -237,19 +239,113 @@ async def test_a_missing_secret_holds_the_bot_until_it_appears(running: Harness)
     assert (await api.get("CronJob", "bot-news"))["spec"]["suspend"] is True  # no pods failing meanwhile
     await posted(api, lambda e: e["reason"] == "SecretMissing" and e["type"] == "Warning")
 
-    await api.create_secret("news", {"password": "x"})  # the wrong key first
+    await api.create_secret("news", {"password": "x"}, owners=[owner])  # the wrong key first
     await eventually(lambda: _reason(api, "news", "Ready", "KeyMissing"), what="KeyMissing")
     await api.delete("Secret", "news")
-    await api.create_secret("news")
+    await api.create_secret("news", owners=[owner])
     await ready(api, "news")
     assert (await api.get("CronJob", "bot-news"))["spec"]["suspend"] is False
+
+
+async def _the_apis_own_secret(api: Api) -> dict[str, str]:
+    """A Secret no Bot owns, here the API's: its OpenID client secret is what the attacker wants."""
+    await api.create_secret("skybots-api", {"SKYBOTS_OIDC_CLIENT_SECRET": "the-client-secret"})
+    return {"name": "skybots-api", "key": "SKYBOTS_OIDC_CLIENT_SECRET"}
+
+
+async def _another_tenants_bots_secret(api: Api) -> dict[str, str]:
+    """The victim's bot, as the API makes it: its Secret controlled by its Bot."""
+    ref = {"name": "victim-credentials"}
+    victim = await api.create_bot(
+        "victim", account={"handle": "victim.bsky.social", "credentialsSecretRef": ref}
+    )
+    await api.create_secret("victim-credentials", owners=[controlled_by(victim)])
+    return ref
+
+
+async def _an_earlier_bots_secret(api: Api) -> dict[str, str]:
+    """A Secret of an earlier Bot of the same name: deleted and recreated, the collector not there yet."""
+    earlier = {"metadata": {"name": "news", "uid": str(uuid.uuid4())}}
+    await api.create_secret("news-credentials", owners=[controlled_by(earlier)])
+    return {"name": "news-credentials"}
+
+
+async def _a_secret_the_bot_owns_but_does_not_control(api: Api) -> dict[str, str]:
+    return {"name": "news-credentials"}  # its ownerReference is added once the attacker's Bot exists
+
+
+FOREIGN_SECRETS = {
+    "the API's own": _the_apis_own_secret,
+    "another tenant's bot's": _another_tenants_bots_secret,
+    "an earlier Bot's of the same name": _an_earlier_bots_secret,
+    "a non-controller owner's": _a_secret_the_bot_owns_but_does_not_control,
+}
+
+
+@pytest.mark.parametrize("whose", FOREIGN_SECRETS)
+async def test_a_bot_made_with_kubectl_cannot_name_a_secret_it_does_not_control(
+    running: Harness, whose: str
+) -> None:
+    api = running.api
+    ref = await FOREIGN_SECRETS[whose](api)
+    secret = ref["name"]
+    bot = await api.create_bot("news", account={"handle": "me.example.com", "credentialsSecretRef": ref})
+    if whose == "a non-controller owner's":
+        await api.create_secret(secret, owners=[controlled_by(bot, controller=False)])
+
+    condition = await ready(api, "news", "False")
+    assert condition["reason"] == "SecretNotOwned"
+    assert f"Secret {secret!r} is not controlled by this Bot" in condition["message"]
+    assert "ownerReference" in condition["message"]
+    assert (await api.condition("news", "CredentialsFound"))["reason"] == "SecretNotOwned"
+    await posted(api, lambda e: e["reason"] == "SecretNotOwned" and e["involvedObject"]["name"] == "news")
+    cron_job = await api.get("CronJob", "bot-news")
+    assert cron_job["spec"]["suspend"] is True
+    # Not even a run started by hand (kubectl create job --from, the API's run now) gets the value.
+    assert secret not in json.dumps(cron_job["spec"])
+    if whose == "another tenant's bot's":
+        await ready(api, "victim")  # the victim's bot runs on as before
+        victim = await api.get("CronJob", "bot-victim")
+        assert _password_ref(victim) == {
+            "secretKeyRef": {"name": "victim-credentials", "key": "app-password"}
+        }
+
+
+async def test_a_secret_counts_from_when_the_bot_controls_it_until_it_no_longer_does(
+    running: Harness,
+) -> None:
+    api = running.api
+    bot = await api.create_bot("news")
+    await api.create_secret("news")  # made by hand, not yet the Bot's
+    assert (await ready(api, "news", "False"))["reason"] == "SecretNotOwned"
+
+    await api.patch("Secret", "news", {"metadata": {"ownerReferences": [controlled_by(bot)]}})
+    await ready(api, "news")
+    cron_job = await api.get("CronJob", "bot-news")
+    assert cron_job["spec"]["suspend"] is False
+    assert _password_ref(cron_job) == {"secretKeyRef": {"name": "news", "key": "app-password"}}
+
+    await api.patch("Secret", "news", {"metadata": {"ownerReferences": None}})
+    assert (await ready(api, "news", "False"))["reason"] == "SecretNotOwned"
+    cron_job = await api.get("CronJob", "bot-news")
+    assert cron_job["spec"]["suspend"] is True
+    assert _password_ref(cron_job) is None
+
+    # A Bot that runs, pointed at someone else's Secret: its CronJob drops the reference too.
+    await api.patch("Secret", "news", {"metadata": {"ownerReferences": [controlled_by(bot)]}})
+    await ready(api, "news")
+    ref = await _the_apis_own_secret(api)
+    await api.patch("Bot", "news", {"spec": {"account": {"credentialsSecretRef": ref}}})
+    assert (await ready(api, "news", "False"))["reason"] == "SecretNotOwned"
+    assert "skybots-api" not in json.dumps((await api.get("CronJob", "bot-news"))["spec"])
 
 
 async def test_children_present_before_the_bot_was_seen_are_adopted(harness: Harness) -> None:
     """A CronJob of this Bot's that lost its labels: the create gets 409, the operator patches it."""
     api = harness.api
-    await api.create_secret("news")
-    await _unlabelled_children(api, await api.create_bot("news"), "CronJob")
+    bot = await api.create_bot("news")
+    await api.create_secret("news", owners=[controlled_by(bot)])
+    await _unlabelled_children(api, bot, "CronJob")
     async with harness.running():
         await ready(api, "news")
         cron_job = await api.get("CronJob", "bot-news")
@@ -263,7 +359,6 @@ async def test_children_present_before_the_bot_was_seen_are_adopted(harness: Har
 
 async def test_a_name_held_by_a_stranger_is_not_taken(running: Harness) -> None:
     api = running.api
-    await api.create_secret("news")
     await api.create(
         "CronJob",
         {
@@ -275,7 +370,7 @@ async def test_a_name_held_by_a_stranger_is_not_taken(running: Harness) -> None:
             },
         },
     )
-    await api.create_bot("news")
+    await api.create_secret("news", owners=[controlled_by(await api.create_bot("news"))])
     condition = await ready(api, "news", "False")
     assert condition["reason"] == "NameConflict"
     assert (await api.get("CronJob", "bot-news"))["spec"]["schedule"] == "0 0 * * *"
@@ -316,6 +411,34 @@ async def test_an_invalid_spec_is_reported_and_the_last_valid_one_keeps_running(
     assert (await api.get("CronJob", "bot-news"))["spec"]["schedule"] == "1 * * * *"
 
 
+async def test_an_invalid_spec_gets_the_operators_new_image_on_its_last_valid_children(
+    harness: Harness,
+) -> None:
+    api = harness.api
+    async with harness.running():
+        await a_ready_bot(api, "news")
+        valid_config = (await api.get("ConfigMap", "bot-news"))["data"]
+        await api.patch("Bot", "news", {"spec": {"schedule": "61 * * * *"}})  # only the model refuses it
+        assert (await ready(api, "news", "False"))["reason"] == "InvalidSpec"
+    harness.settings.reposter_image = "registry.example/skybots-reposter:1.3.0"
+
+    async with harness.running():
+        cron_job = await eventually(
+            lambda: _with_image(api, "registry.example/skybots-reposter:1.3.0"), what="the new image"
+        )
+        assert cron_job["spec"]["schedule"] == "*/15 * * * *"  # still the last valid spec
+        assert cron_job["spec"]["suspend"] is False
+        assert (await api.get("ConfigMap", "bot-news"))["data"] == valid_config
+        condition = await api.condition("news", "Ready")
+        assert (condition["status"], condition["reason"]) == ("False", "InvalidSpec")
+
+        await api.delete("CronJob", "bot-news")  # and drift is undone, from the last valid spec too
+        restored = await eventually(
+            lambda: _with_image(api, "registry.example/skybots-reposter:1.3.0"), what="restored"
+        )
+        assert restored["spec"]["schedule"] == "*/15 * * * *"
+
+
 async def test_a_restarted_operator_converges_and_a_converged_one_writes_nothing(harness: Harness) -> None:
     api, cluster = harness.api, harness.cluster
     async with harness.running():
@@ -325,8 +448,7 @@ async def test_a_restarted_operator_converges_and_a_converged_one_writes_nothing
     # While the operator is away: a spec change, a deleted child, a new bot.
     await api.patch("Bot", "news", {"spec": {"schedule": "@daily"}})
     await api.delete("CronJob", "bot-jobs")
-    await api.create_secret("art")
-    await api.create_bot("art")
+    await api.create_secret("art", owners=[controlled_by(await api.create_bot("art"))])
 
     async with harness.running():
         await eventually(lambda: _schedule(api, "news", "@daily"), what="news updated")
@@ -468,8 +590,7 @@ async def test_a_restarted_operator_exports_each_bots_last_run_again_before_the_
 
 async def test_a_job_half_collected_before_a_restart_is_not_counted_twice(harness: Harness) -> None:
     api = harness.api
-    await api.create_secret("news")
-    await api.create_bot("news")
+    await api.create_secret("news", owners=[controlled_by(await api.create_bot("news"))])
     async with harness.running():
         await ready(api, "news")
     # Collected into status and history, then the operator stopped before annotating the Job.
@@ -508,8 +629,9 @@ async def test_liveness_endpoint_answers(harness: Harness) -> None:
 async def test_the_shipped_rbac_grants_exactly_what_the_operator_uses(harness: Harness) -> None:
     """Every rule of manifests/base/operator-rbac.yaml is needed: a scenario that uses them all."""
     api = harness.api
-    await api.create_secret("news")
-    await _unlabelled_children(api, await api.create_bot("news"), "ConfigMap", "CronJob")  # read after 409s
+    bot = await api.create_bot("news")
+    await api.create_secret("news", owners=[controlled_by(bot)])
+    await _unlabelled_children(api, bot, "ConfigMap", "CronJob")  # read after 409s
     async with harness.running():
         await ready(api, "news")
         await api.delete("CronJob", "bot-news")  # drift: the Bot is read back before restoring
@@ -535,14 +657,7 @@ async def _exports(harness: Harness, last_outcome: str) -> bool:
 
 async def _unlabelled_children(api: Api, bot: dict[str, Any], *kinds: str) -> None:
     """Children of the Bot that lost their labels, so the operator's index does not see them."""
-    owner = {
-        "apiVersion": "skybots.dev/v1alpha1",
-        "kind": "Bot",
-        "name": bot["metadata"]["name"],
-        "uid": bot["metadata"]["uid"],
-        "controller": True,
-    }
-    metadata = {"name": f"bot-{bot['metadata']['name']}", "ownerReferences": [owner]}
+    metadata = {"name": f"bot-{bot['metadata']['name']}", "ownerReferences": [controlled_by(bot)]}
     bodies = {
         "ConfigMap": {"apiVersion": "v1", "metadata": metadata, "data": {}},
         "CronJob": {
@@ -556,6 +671,19 @@ async def _unlabelled_children(api: Api, bot: dict[str, Any], *kinds: str) -> No
     }
     for kind in kinds:
         await api.create(kind, bodies[kind])
+
+
+async def _with_image(api: Api, image: str) -> dict[str, Any] | None:
+    cron_job = await api.get("CronJob", "bot-news")
+    containers = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    return cron_job if containers[0]["image"] == image else None
+
+
+def _password_ref(cron_job: dict[str, Any]) -> dict[str, Any] | None:
+    """Where the CronJob's runs get the app password from, if anywhere."""
+    [container] = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container.get("env", [])}
+    return env["SKYBOTS_APP_PASSWORD"].get("valueFrom") if "SKYBOTS_APP_PASSWORD" in env else None
 
 
 async def _schedule(api: Api, bot: str, schedule: str) -> bool:

@@ -477,7 +477,10 @@ async def _suspend(
 async def _store_password(
     kube: KubernetesApi, namespace: str, bot: dict[str, Any], password: SecretStr
 ) -> None:
-    """The app password into the Secret the bot's CronJob reads; owned by the Bot, so it goes with it."""
+    """The app password into the Secret the bot's CronJob reads; owned by the Bot, so it goes with it.
+
+    The Bot is its controller: the operator gives a bot's runs no Secret but one its Bot controls.
+    """
     meta = bot["metadata"]
     secret: dict[str, Any] = {
         "apiVersion": "v1",
@@ -487,7 +490,13 @@ async def _store_password(
             "namespace": namespace,
             "labels": dict(meta["labels"]),
             "ownerReferences": [
-                {"apiVersion": bots.API_VERSION, "kind": bots.KIND, "name": meta["name"], "uid": meta["uid"]}
+                {
+                    "apiVersion": bots.API_VERSION,
+                    "kind": bots.KIND,
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                }
             ],
         },
         "type": "Opaque",
@@ -495,8 +504,11 @@ async def _store_password(
     }
     try:
         await kube.create(SECRET, namespace, secret)
-    except Conflict:
-        await kube.patch(SECRET, namespace, secret["metadata"]["name"], {"stringData": secret["stringData"]})
+    except Conflict:  # a password change, or an earlier Bot's Secret the collector has not removed yet
+        patch = {"metadata": {"ownerReferences": secret["metadata"]["ownerReferences"]}}
+        await kube.patch(
+            SECRET, namespace, secret["metadata"]["name"], {**patch, "stringData": secret["stringData"]}
+        )
 
 
 async def _start_job(

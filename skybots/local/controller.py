@@ -27,7 +27,7 @@ from cronsim import CronSim
 from skybots.bots import BotSpec, BotSpecError, BotStatus, cron_sim_expression, validate_bot
 from skybots.operator import rendering
 from skybots.operator.collect import COLLECTED, finished_at
-from skybots.operator.reconcile import converge, credentials_state
+from skybots.operator.reconcile import SecretFacts, converge, credentials_state
 from skybots.operator.status import (
     CREDENTIALS_FOUND,
     RECONCILED,
@@ -150,10 +150,8 @@ class LocalController:
             message = "The spec is invalid: " + "; ".join(f"{path}: {text}" for path, text in error.errors)
             await self._set_status(bot, generation, (False, "InvalidSpec", message), None)
             return
-        keys = await self._secret_keys(meta["namespace"], spec.account.credentials_secret_ref.name)
-        reason, message = credentials_state(
-            spec.account.credentials_secret_ref, meta["namespace"], lambda _n, _s: keys
-        )
+        secret = await self._get(SECRET, meta["namespace"], spec.account.credentials_secret_ref.name)
+        reason, message = credentials_state(spec.account.credentials_secret_ref, bot, _facts(secret))
         found = reason == "SecretFound"
         cron_job = rendering.render_cron_job(bot, spec, self.settings, credentials_found=found)
         live = await self._get(CRON_JOB, meta["namespace"], cron_job["metadata"]["name"])
@@ -161,12 +159,6 @@ class LocalController:
         summary = "The bot's schedule is in place" + ("" if found else "; runs wait for the Secret")
         await self._set_status(bot, generation, (True, "Reconciled", summary), (found, reason, message))
         self._schedule(meta["name"], spec, active=found and not spec.suspend)
-
-    async def _secret_keys(self, namespace: str, name: str) -> frozenset[str] | None:
-        secret = await self._get(SECRET, namespace, name)
-        if secret is None:
-            return None
-        return frozenset(secret.get("data") or {})  # the store keeps stringData as data, as a server does
 
     def _schedule(self, name: str, spec: BotSpec, *, active: bool) -> None:
         if not active:
@@ -280,15 +272,11 @@ class LocalController:
                 outcome="invalidConfig", message=str(error)[:1024], started_at=started, finished_at=now()
             )
         ref = spec.account.credentials_secret_ref
-        secret = await self._get(SECRET, bot["metadata"]["namespace"], ref.name) or {}
-        encoded = (secret.get("data") or {}).get(ref.key)
-        if encoded is None:
-            return RunReport(
-                outcome="invalidConfig",
-                message=f"Secret {ref.name!r} has no {ref.key!r}",
-                started_at=started,
-                finished_at=now(),
-            )
+        secret = await self._get(SECRET, bot["metadata"]["namespace"], ref.name)
+        reason, message = credentials_state(ref, bot, _facts(secret))
+        if secret is None or reason != "SecretFound":  # only a Secret this Bot controls is read
+            return RunReport(outcome="invalidConfig", message=message, started_at=started, finished_at=now())
+        encoded = secret["data"][ref.key]  # the store keeps stringData as data, as a server does
         args = job["spec"]["template"]["spec"]["containers"][0].get("args", [])
         settings = ReposterSettings(
             app_password=base64.b64decode(encoded).decode(),
@@ -313,3 +301,9 @@ class LocalController:
         for job in finished[: max(0, len(finished) - keep)]:
             with contextlib.suppress(NotFound):
                 await self.kube.delete(JOB, namespace, job["metadata"]["name"])
+
+
+def _facts(secret: dict[str, Any] | None) -> Callable[[str, str], SecretFacts | None]:
+    """The one Secret read, as the operator's Secret index would tell of it."""
+    facts = SecretFacts.of(secret) if secret is not None else None
+    return lambda _namespace, _name: facts

@@ -1,7 +1,7 @@
 """Kopf wiring: which events wake which piece of the operator.
 
-Indices give every handler the cluster's current Bots, children and Secret key names without
-a request; Kopf fills them before any handler runs. Reconciliation is level-triggered, so all
+Indices give every handler the cluster's current Bots, children and Secrets (key names and
+controller) without a request; Kopf fills them before any handler runs. Reconciliation is level-triggered, so all
 wake-ups (the Bot changed, a child drifted, a Secret appeared) end in the same `reconcile`.
 """
 
@@ -17,7 +17,16 @@ import kopf
 
 from skybots import bots
 from skybots.operator import collect, rendering
-from skybots.operator.reconcile import BotKey, Lookup, Operator, Outcome, credentials_state, reconcile
+from skybots.operator.reconcile import (
+    BotKey,
+    Lookup,
+    Operator,
+    Outcome,
+    SecretFacts,
+    SecretLookup,
+    credentials_state,
+    reconcile,
+)
 from skybots.stores.kubernetes import BOT, CONFIG_MAP, CRON_JOB, KubernetesError, NotFound, current_connection
 
 BOTS = (bots.GROUP, bots.VERSION, bots.PLURAL)
@@ -27,7 +36,6 @@ SECRETS = ("", "v1", "secrets")
 JOBS = ("batch", "v1", "jobs")
 MANAGED = {"app.kubernetes.io/managed-by": rendering.MANAGED_BY}
 CHILD_KINDS = {"CronJob": CRON_JOB, "ConfigMap": CONFIG_MAP}
-WAITING_RETRY_SECONDS = 60
 # Kopf retries resource handlers, not event handlers; these are the event handlers' own retries.
 EVENT_RETRY_DELAYS = (1, 2, 5, 10, 30)
 
@@ -102,21 +110,22 @@ def build_registry() -> kopf.OperatorRegistry:
     ) -> dict[tuple[str | None, str], dict[str, Any]]:
         return {(namespace, name): dict(body)}
 
-    @kopf.index(*SECRETS, id="secret_keys", registry=registry)
-    def secret_keys(
+    @kopf.index(*SECRETS, id="secret_facts", registry=registry)
+    def secret_facts(
         namespace: str | None, name: str, body: kopf.Body, **_: Any
-    ) -> dict[tuple[str | None, str], frozenset[str]]:
-        """Key names only: the operator never holds a Secret's values."""
-        return {
-            (namespace, name): frozenset(body.get("data") or {}) | frozenset(body.get("stringData") or {})
-        }
+    ) -> dict[tuple[str | None, str], SecretFacts]:
+        """Key names and controller only: the operator never holds a Secret's values."""
+        return {(namespace, name): SecretFacts.of(body)}
+
+    def secrets(indices: dict[str, Any]) -> SecretLookup:
+        return lambda namespace, name: first(indices["secret_facts"], (namespace, name))
 
     def wake(memo: Operator, bot: dict[str, Any], indices: dict[str, Any], cause: str) -> Any:
         return reconcile(
             memo,
             bot,
             live={CRON_JOB: lookup(indices["cron_jobs"]), CONFIG_MAP: lookup(indices["config_maps"])},
-            secret_keys=lambda namespace, name: first(indices["secret_keys"], (namespace, name)),
+            secrets=secrets(indices),
             cause=cause,
         )
 
@@ -135,8 +144,8 @@ def build_registry() -> kopf.OperatorRegistry:
             ) from None
         if outcome is Outcome.INVALID:
             raise kopf.PermanentError("the spec is invalid; see the Ready condition")
-        if outcome is Outcome.WAITING:
-            raise kopf.TemporaryError("the bot's Secret is missing", delay=WAITING_RETRY_SECONDS)
+        # WAITING is done here: `secret_changed` wakes the bot when its Secret becomes usable. A
+        # retry instead would hold back the bot's next spec change until its delay was over.
         if outcome is Outcome.BLOCKED:
             raise kopf.TemporaryError("a child's name is taken", delay=memo.settings.retry_seconds)
 
@@ -173,14 +182,15 @@ def build_registry() -> kopf.OperatorRegistry:
 
     @kopf.on.event(*SECRETS, id="secret_changed", registry=registry)
     async def secret_changed(
-        namespace: str | None, name: str, memo: Any, logger: kopf.Logger, **indices: Any
+        type: str, namespace: str | None, name: str, memo: Any, logger: kopf.Logger, **indices: Any
     ) -> None:
         for key, (ref, seen) in list(memo.credentials.items()):
-            if key[0] != namespace or ref.name != name:
-                continue
-            now, _ = credentials_state(ref, key[0], lambda ns, n: first(indices["secret_keys"], (ns, n)))
             bot = first(indices["bot_index"], key)
-            if now != seen and bot is not None:
+            if key[0] != namespace or ref.name != name or bot is None:
+                continue
+            now, _ = credentials_state(ref, bot, secrets(indices))
+            # A Secret the Bot controls goes with it: its deletion may reach us before the Bot's.
+            if now != seen and (type != "DELETED" or await _still_there(memo, bot)):
                 await retrying(partial(wake, memo, bot, indices, "credentials"), logger, f"Secret {name}")
 
     # --- Jobs: run results ---------------------------------------------------------------------

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import kopf
 
-from skybots.bots import BotSpecError, BotStatus, SecretKeyRef, validate_bot
+from skybots.bots import API_VERSION, BotSpecError, BotStatus, SecretKeyRef, validate_bot
 from skybots.operator import rendering
 from skybots.operator.metrics import Metrics
 from skybots.operator.status import CREDENTIALS_FOUND, RECONCILED, derive_ready, set_condition, update_status
@@ -26,14 +26,29 @@ from skybots.stores.runs import RunHistory
 BotKey = tuple[str, str]
 # (namespace, name) -> the object as the cluster has it, or None.
 Lookup = Callable[[str, str], dict[str, Any] | None]
-# (namespace, name) -> the key names of that Secret, or None when there is no such Secret.
-SecretLookup = Callable[[str, str], frozenset[str] | None]
+
+
+@dataclass(frozen=True)
+class SecretFacts:
+    """What the operator keeps of a Secret: its key names and its controller, never its values."""
+
+    keys: frozenset[str]
+    controller: str | None  # the uid of the object whose ownerReference says controller: true
+
+    @classmethod
+    def of(cls, secret: Mapping[str, Any]) -> SecretFacts:
+        keys = frozenset(secret.get("data") or {}) | frozenset(secret.get("stringData") or {})
+        return cls(keys=keys, controller=rendering.controller_uid(dict(secret)))
+
+
+# (namespace, name) -> what is known of that Secret, or None when there is no such Secret.
+SecretLookup = Callable[[str, str], SecretFacts | None]
 
 
 class Outcome(enum.Enum):
     READY = "ready"
     INVALID = "invalid"  # the spec does not validate: nothing to retry until it changes
-    WAITING = "waiting"  # the Secret is missing: retried when it appears
+    WAITING = "waiting"  # the Secret is missing or not the Bot's: reconciled again when it changes
     BLOCKED = "blocked"  # a child's name is taken by an object that is not ours
 
 
@@ -67,12 +82,27 @@ class Operator:
         self.metrics.forget_bot(key)
 
 
-def credentials_state(ref: SecretKeyRef, namespace: str, secret_keys: SecretLookup) -> tuple[str, str]:
-    """(reason, message) of CredentialsFound: SecretFound, SecretMissing or KeyMissing."""
-    keys = secret_keys(namespace, ref.name)
-    if keys is None:
-        return "SecretMissing", f"Secret {ref.name!r} not found in namespace {namespace!r}; runs wait for it."
-    if ref.key not in keys:
+def credentials_state(ref: SecretKeyRef, bot: dict[str, Any], secrets: SecretLookup) -> tuple[str, str]:
+    """(reason, message) of CredentialsFound: SecretFound, SecretMissing, SecretNotOwned or KeyMissing.
+
+    A Bot's runs get only a Secret the Bot controls, as the API makes it: any other (the API's
+    own, another tenant's bot's, an earlier Bot's of the same name) may hold what is not theirs.
+    Ownership is checked before the keys, so nothing is told of a Secret that is not the Bot's.
+    """
+    meta = bot["metadata"]
+    facts = secrets(meta["namespace"], ref.name)
+    if facts is None:
+        return (
+            "SecretMissing",
+            f"Secret {ref.name!r} not found in namespace {meta['namespace']!r}; runs wait for it.",
+        )
+    if facts.controller != meta["uid"]:
+        return "SecretNotOwned", (
+            f"Secret {ref.name!r} is not controlled by this Bot, so its runs do not get it. Add an "
+            f"ownerReference to the Secret (apiVersion {API_VERSION}, kind Bot, name "
+            f"{meta['name']}, uid {meta['uid']}, controller: true), or let the API make the bot and its Secret."
+        )
+    if ref.key not in facts.keys:
         return "KeyMissing", f"Secret {ref.name!r} has no key {ref.key!r}; runs wait for it."
     return "SecretFound", f"Secret {ref.name!r} holds the app password under {ref.key!r}."
 
@@ -82,23 +112,36 @@ async def reconcile(
     bot: dict[str, Any],
     *,
     live: dict[Kind, Lookup],
-    secret_keys: SecretLookup,
+    secrets: SecretLookup,
     cause: str = "spec",
 ) -> Outcome:
-    """Bring the bot's children and status in line with its spec; `cause` words the events."""
+    """Bring the bot's children and status in line with its spec; `cause` words the events.
+
+    An invalid spec leaves the last valid one running, rendered anew with this operator's
+    settings (its image, resources, environment), so that an upgrade reaches every bot.
+    """
     key = _key(bot)
     generation = bot["metadata"].get("generation")
     async with op.slots, op.lock(key):
         with op.metrics.reconcile_seconds.time():
+            invalid: tuple[bool, str, str] | None = None  # the Reconciled condition of an invalid spec
             try:
                 spec = validate_bot(bot)
             except BotSpecError as error:
-                await _report_invalid(op, bot, error, generation)
-                op.metrics.reconciles.labels("invalid").inc()
-                return Outcome.INVALID
+                # This process's own record first: a ConfigMap edited by hand is drift, not a spec.
+                kept = op.desired.get(key, {}).get(CONFIG_MAP) or live[CONFIG_MAP](*key)
+                last = rendering.last_valid_spec(bot, kept)
+                invalid = _invalid(error, kept=last is not None)
+                if last is None:
+                    if await _write(op, bot, generation, invalid, None):
+                        kopf.warn(event_target(bot), reason="InvalidSpec", message=invalid[2])
+                    op.metrics.reconciles.labels("invalid").inc()
+                    return Outcome.INVALID
+                spec = last
             ref = spec.account.credentials_secret_ref
-            reason, message = credentials_state(ref, key[0], secret_keys)
+            reason, message = credentials_state(ref, bot, secrets)
             found = reason == "SecretFound"
+            credentials = (found, reason, message)
             children = {
                 CONFIG_MAP: rendering.render_config_map(bot, spec),
                 CRON_JOB: rendering.render_cron_job(bot, spec, op.settings, credentials_found=found),
@@ -111,25 +154,32 @@ async def reconcile(
                     if (change := await converge(op.kube, kind, obj, live[kind](*key)))
                 ]
             except NameTaken as taken:
-                await _write(
-                    op, bot, generation, (False, "NameConflict", str(taken)), (found, reason, message)
-                )
+                await _write(op, bot, generation, (False, "NameConflict", str(taken)), credentials)
                 op.metrics.reconcile_errors.labels("NameConflict").inc()
                 return Outcome.BLOCKED
             summary = "ConfigMap and CronJob match the spec" + (
                 "" if found else "; the CronJob is held suspended"
             )
             status_changed = await _write(
-                op, bot, generation, (True, "Reconciled", summary), (found, reason, message)
+                op, bot, generation, invalid or (True, "Reconciled", summary), credentials
             )
             if changes:
                 verb = "Restored" if cause == "drift" else "Reconciled"
-                message = "; ".join(changes)
-                kopf.info(event_target(bot), reason=verb, message=message[0].upper() + message[1:] + ".")
-            if status_changed and not found:
-                kopf.warn(event_target(bot), reason=reason, message=message)
-            op.metrics.reconciles.labels("ready" if found else "waiting").inc()
-            return Outcome.READY if found else Outcome.WAITING
+                text = "; ".join(changes)
+                kopf.info(event_target(bot), reason=verb, message=text[0].upper() + text[1:] + ".")
+            if status_changed and (invalid or not found):
+                _, warning, text = invalid or credentials
+                kopf.warn(event_target(bot), reason=warning, message=text)
+            outcome = Outcome.INVALID if invalid else Outcome.READY if found else Outcome.WAITING
+            op.metrics.reconciles.labels(outcome.value).inc()
+            return outcome
+
+
+def _invalid(error: BotSpecError, *, kept: bool) -> tuple[bool, str, str]:
+    """The Reconciled condition of an invalid spec: what to fix, and what runs meanwhile."""
+    meanwhile = "the last valid one keeps running" if kept else "and no valid one is known to run instead"
+    errors = "; ".join(f"{path}: {text}" for path, text in error.errors)
+    return False, "InvalidSpec", f"The spec is invalid, {meanwhile}: {errors}"
 
 
 class NameTaken(Exception):
@@ -149,9 +199,7 @@ async def converge(
             return "created"
         except Conflict:
             live = await kube.get(kind, meta["namespace"], meta["name"])  # there, but not yet in our index
-    owner = meta["ownerReferences"][0]["uid"]
-    controllers = [r["uid"] for r in live["metadata"].get("ownerReferences", []) if r.get("controller")]
-    if controllers != [owner]:
+    if rendering.controller_uid(live) != meta["ownerReferences"][0]["uid"]:
         raise NameTaken(
             f"{kind.kind} {meta['name']} already exists and is not controlled by this Bot; "
             "rename or delete it and the operator will take the name."
@@ -173,35 +221,20 @@ async def _write(
     bot: dict[str, Any],
     generation: int | None,
     reconciled: tuple[bool, str, str],
-    credentials: tuple[bool, str, str],
+    credentials: tuple[bool, str, str] | None,
 ) -> bool:
+    """Write the bot's conditions; `credentials` is None when no children could be rendered."""
+
     def mutate(status: BotStatus) -> None:
         status.observed_generation = generation
-        status.cron_job_name = rendering.child_name(bot["metadata"]["name"])
         set_condition(status, RECONCILED, *reconciled, generation)
-        set_condition(status, CREDENTIALS_FOUND, *credentials, generation)
+        if credentials is not None:
+            status.cron_job_name = rendering.child_name(bot["metadata"]["name"])
+            set_condition(status, CREDENTIALS_FOUND, *credentials, generation)
         derive_ready(status, generation)
         op.metrics.observe_status(_key(bot), status)
 
     return await update_status(op.kube, bot, mutate) is not None
-
-
-async def _report_invalid(
-    op: Operator, bot: dict[str, Any], error: BotSpecError, generation: int | None
-) -> None:
-    """InvalidSpec: the last good children keep running; the status says what to fix."""
-    message = "The spec is invalid, the last valid one keeps running: " + "; ".join(
-        f"{path}: {text}" for path, text in error.errors
-    )
-
-    def mutate(status: BotStatus) -> None:
-        status.observed_generation = generation
-        set_condition(status, RECONCILED, False, "InvalidSpec", message, generation)
-        derive_ready(status, generation)
-        op.metrics.observe_status(_key(bot), status)
-
-    if await update_status(op.kube, bot, mutate):
-        kopf.warn(event_target(bot), reason="InvalidSpec", message=message)
 
 
 def event_target(bot: dict[str, Any]) -> kopf.Body:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from skybots import bots
 from skybots.settings import OperatorSettings
 
@@ -48,6 +50,12 @@ def owner_reference(bot: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def controller_uid(obj: dict[str, Any]) -> str | None:
+    """The uid of the object's controller (the API server allows at most one), or None."""
+    refs = obj.get("metadata", {}).get("ownerReferences") or []
+    return next((ref.get("uid") for ref in refs if ref.get("controller")), None)
+
+
 def _metadata(bot: dict[str, Any]) -> dict[str, Any]:
     name = bot["metadata"]["name"]
     return {
@@ -76,14 +84,35 @@ def render_config_map(bot: dict[str, Any], spec: bots.BotSpec) -> dict[str, Any]
     }
 
 
+def last_valid_spec(bot: dict[str, Any], config_map: dict[str, Any] | None) -> bots.BotSpec | None:
+    """The spec in the bot's ConfigMap: the last valid one, what its runs use; None when there is none.
+
+    Only a ConfigMap this Bot controls counts, and only while its spec validates with this version.
+    """
+    if config_map is None or controller_uid(config_map) != bot["metadata"]["uid"]:
+        return None
+    try:
+        return bots.BotConfig.model_validate_json((config_map.get("data") or {}).get(CONFIG_KEY, "")).spec
+    except ValidationError:
+        return None
+
+
 def render_cron_job(
     bot: dict[str, Any], spec: bots.BotSpec, settings: OperatorSettings, *, credentials_found: bool
 ) -> dict[str, Any]:
-    """The CronJob that runs the reposter; held suspended while the bot's Secret is missing."""
+    """The CronJob that runs the reposter; held suspended while the bot's Secret is not usable.
+
+    The Secret is named only once it is found and controlled by the Bot: a Job copied from a held
+    CronJob (`kubectl create job --from`, the API's run now) gets nothing of a Secret not its own.
+    """
     name = bot["metadata"]["name"]
     secret = spec.account.credentials_secret_ref
+    password = {
+        "name": APP_PASSWORD_ENV,
+        "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}},
+    }
     env = [
-        {"name": APP_PASSWORD_ENV, "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}}},
+        *([password] if credentials_found else []),
         {"name": "SKYBOTS_REDIS_URL", "value": settings.redis_url},
         {"name": "SKYBOTS_S3_BUCKET", "value": settings.s3_bucket},
         {"name": "AWS_REGION", "value": settings.aws_region},

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -123,12 +123,18 @@ class Api:
 
     # --- what the tests create -------------------------------------------------------------
 
-    async def create_secret(self, name: str, keys: dict[str, str] | None = None) -> None:
+    async def create_secret(
+        self, name: str, keys: dict[str, str] | None = None, *, owners: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        """A Secret made with kubectl; `owners` are its ownerReferences (see `controlled_by`)."""
         data = {
             k: base64.b64encode(v.encode()).decode()
             for k, v in (keys or {"app-password": "abcd-efgh"}).items()
         }
-        await self.create("Secret", {"apiVersion": "v1", "metadata": {"name": name}, "data": data})
+        metadata: dict[str, Any] = {"name": name}
+        if owners:
+            metadata["ownerReferences"] = list(owners)
+        await self.create("Secret", {"apiVersion": "v1", "metadata": metadata, "data": data})
 
     async def create_bot(self, name: str, **spec: Any) -> dict[str, Any]:
         body = {
@@ -234,6 +240,18 @@ class Api:
             },
             subresource="status",
         )
+
+
+def controlled_by(bot: dict[str, Any], *, controller: bool = True) -> dict[str, Any]:
+    """An ownerReference to a Bot, as the API writes it on the Bot's Secret (controller: true)."""
+    meta = bot["metadata"]
+    return {
+        "apiVersion": "skybots.dev/v1alpha1",
+        "kind": "Bot",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": controller,
+    }
 
 
 def operator_requests(cluster: ClusterEmulator) -> list[kmock.Request]:
