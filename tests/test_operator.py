@@ -439,6 +439,39 @@ async def test_an_invalid_spec_gets_the_operators_new_image_on_its_last_valid_ch
         assert restored["spec"]["schedule"] == "*/15 * * * *"
 
 
+async def test_a_spec_only_an_earlier_version_accepted_holds_the_bot_instead_of_running_the_old_image(
+    harness: Harness,
+) -> None:
+    """The upgrade's own case: the spec, and the last valid one in the ConfigMap, are refused by this version."""
+    api = harness.api
+    async with harness.running():
+        await a_ready_bot(api, "news")
+    # As an earlier version left it: it took "61 * * * *" (a stand-in for what a stricter model refuses).
+    await api.patch("Bot", "news", {"spec": {"schedule": "61 * * * *"}})
+    config = (await api.get("ConfigMap", "bot-news"))["data"]["bot.json"]
+    await api.patch(
+        "ConfigMap", "bot-news", {"data": {"bot.json": config.replace("*/15 * * * *", "61 * * * *")}}
+    )
+    await api.patch("CronJob", "bot-news", {"spec": {"schedule": "61 * * * *"}})
+    harness.settings.reposter_image = "registry.example/skybots-reposter:1.3.0"
+
+    async with harness.running():
+        cron_job = await eventually(
+            lambda: _with_image(api, "registry.example/skybots-reposter:1.3.0"), what="the new image"
+        )
+        assert cron_job["spec"]["suspend"] is True
+        assert _password_ref(cron_job) is None
+        condition = await ready(api, "news", "False")
+        assert condition["reason"] == "InvalidSpec"
+        assert "runs are held" in condition["message"]
+        assert "spec.schedule: bad minute" in condition["message"]
+
+        await api.patch("Bot", "news", {"spec": {"schedule": "1 * * * *"}})  # fixed: it runs again
+        await ready(api, "news")
+        cron_job = await api.get("CronJob", "bot-news")
+        assert (cron_job["spec"]["schedule"], cron_job["spec"]["suspend"]) == ("1 * * * *", False)
+
+
 async def test_a_restarted_operator_converges_and_a_converged_one_writes_nothing(harness: Harness) -> None:
     api, cluster = harness.api, harness.cluster
     async with harness.running():

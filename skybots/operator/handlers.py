@@ -168,14 +168,14 @@ def build_registry() -> kopf.OperatorRegistry:
         **indices: Any,
     ) -> None:
         key = (str(namespace), labels.get(rendering.BOT_LABEL, ""))
-        bot, desired = first(indices["bot_index"], key), memo.desired.get(key)
+        kind = CHILD_KINDS[body["kind"]]
+        bot, desired = first(indices["bot_index"], key), memo.desired.get(key, {}).get(kind)
         if bot is None or desired is None or bot["metadata"].get("deletionTimestamp"):
             return
-        kind = CHILD_KINDS[body["kind"]]
         live = None if type == "DELETED" else dict(body)
         if live is None and not await _still_there(memo, bot):
             return  # deleted with its Bot: the Bot's own deletion may not have reached the index yet
-        if live is None or not rendering.covers(live, desired[kind]):
+        if live is None or not rendering.covers(live, desired):
             await retrying(
                 lambda: wake(memo, bot, indices, cause="drift"), logger, f"restoring {body['kind']}"
             )

@@ -133,6 +133,7 @@ async def reconcile(
                 last = rendering.last_valid_spec(bot, kept)
                 invalid = _invalid(error, kept=last is not None)
                 if last is None:
+                    await _hold(op, bot, live[CRON_JOB](*key))
                     if await _write(op, bot, generation, invalid, None):
                         kopf.warn(event_target(bot), reason="InvalidSpec", message=invalid[2])
                     op.metrics.reconciles.labels("invalid").inc()
@@ -177,9 +178,20 @@ async def reconcile(
 
 def _invalid(error: BotSpecError, *, kept: bool) -> tuple[bool, str, str]:
     """The Reconciled condition of an invalid spec: what to fix, and what runs meanwhile."""
-    meanwhile = "the last valid one keeps running" if kept else "and no valid one is known to run instead"
+    meanwhile = (
+        "the last valid one keeps running" if kept else "and none is known to run instead: runs are held"
+    )
     errors = "; ".join(f"{path}: {text}" for path, text in error.errors)
     return False, "InvalidSpec", f"The spec is invalid, {meanwhile}: {errors}"
+
+
+async def _hold(op: Operator, bot: dict[str, Any], live: dict[str, Any] | None) -> None:
+    """No spec this version accepts (not even the last one, in the ConfigMap): the Bot's CronJob held."""
+    if live is None or rendering.controller_uid(live) != bot["metadata"]["uid"]:
+        return
+    held = rendering.render_held_cron_job(bot, live, op.settings)
+    op.desired[_key(bot)] = {CRON_JOB: held}
+    await converge(op.kube, CRON_JOB, held, live)
 
 
 class NameTaken(Exception):

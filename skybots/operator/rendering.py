@@ -105,14 +105,48 @@ def render_cron_job(
     The Secret is named only once it is found and controlled by the Bot: a Job copied from a held
     CronJob (`kubectl create job --from`, the API's run now) gets nothing of a Secret not its own.
     """
+    return _cron_job(
+        bot,
+        settings,
+        schedule=spec.schedule,
+        time_zone=spec.time_zone,
+        suspend=spec.suspend or not credentials_found,
+        secret=spec.account.credentials_secret_ref if credentials_found else None,
+    )
+
+
+def render_held_cron_job(
+    bot: dict[str, Any], live: dict[str, Any], settings: OperatorSettings
+) -> dict[str, Any]:
+    """The CronJob of a bot with no spec this version accepts: suspended, naming no Secret, on this
+    version's image, so that no run uses code or a Secret the spec was not checked against."""
+    return _cron_job(
+        bot,
+        settings,
+        schedule=live["spec"]["schedule"],
+        time_zone=live["spec"].get("timeZone"),
+        suspend=True,
+        secret=None,
+    )
+
+
+def _cron_job(
+    bot: dict[str, Any],
+    settings: OperatorSettings,
+    *,
+    schedule: str,
+    time_zone: str | None,
+    suspend: bool,
+    secret: bots.SecretKeyRef | None,
+) -> dict[str, Any]:
     name = bot["metadata"]["name"]
-    secret = spec.account.credentials_secret_ref
-    password = {
-        "name": APP_PASSWORD_ENV,
-        "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}},
-    }
+    password = (
+        [{"name": APP_PASSWORD_ENV, "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}}}]
+        if secret
+        else []
+    )
     env = [
-        *([password] if credentials_found else []),
+        *password,
         {"name": "SKYBOTS_REDIS_URL", "value": settings.redis_url},
         {"name": "SKYBOTS_S3_BUCKET", "value": settings.s3_bucket},
         {"name": "AWS_REGION", "value": settings.aws_region},
@@ -163,9 +197,9 @@ def render_cron_job(
         ],
     }
     cron_spec: dict[str, Any] = {
-        "schedule": spec.schedule,
-        "timeZone": spec.time_zone,  # None: removed by the merge patch when a time zone is dropped
-        "suspend": spec.suspend or not credentials_found,
+        "schedule": schedule,
+        "timeZone": time_zone,  # None: removed by the merge patch when a time zone is dropped
+        "suspend": suspend,
         "concurrencyPolicy": "Forbid",
         "startingDeadlineSeconds": settings.starting_deadline_seconds,
         "successfulJobsHistoryLimit": settings.successful_jobs_history,
