@@ -6,6 +6,7 @@ Needs kind and a running Docker engine (`make e2e-kind`); skipped with the reaso
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -59,6 +60,17 @@ def _example() -> list[dict[str, Any]]:
 async def test_a_bot_runs_on_the_dev_overlay_and_leaves_nothing_when_deleted(deployed: Kubectl) -> None:
     kubectl = deployed
     kubectl.apply(*_example())
+    # The Secret made by hand becomes the Bot's, as the example's comment says (the API does it itself).
+    bot = kubectl.get("bot", "python-news") or {}
+    owner = {
+        "apiVersion": "skybots.dev/v1alpha1",
+        "kind": "Bot",
+        "name": "python-news",
+        "uid": bot["metadata"]["uid"],
+        "controller": True,
+    }
+    patch = json.dumps({"metadata": {"ownerReferences": [owner]}})
+    kubectl("patch", "secret", "python-news-bot", "--type", "merge", "-p", patch)
     await eventually(lambda: _ready(kubectl), seconds=120, what="the example bot Ready")
     cron_job = kubectl.get("cronjob", "bot-python-news")
     assert cron_job is not None
