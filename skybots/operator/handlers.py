@@ -1,8 +1,9 @@
 """Kopf wiring: which events wake which piece of the operator.
 
 Indices give every handler the cluster's current Bots, children and Secrets (key names and
-controller) without a request; Kopf fills them before any handler runs. Reconciliation is level-triggered, so all
-wake-ups (the Bot changed, a child drifted, a Secret appeared) end in the same `reconcile`.
+controller) without a request; Kopf fills them before any handler runs. Reconciliation is
+level-triggered, so all wake-ups (the Bot changed, a child drifted, a Secret changed) end in the
+same `reconcile`.
 """
 
 from __future__ import annotations

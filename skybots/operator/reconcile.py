@@ -118,7 +118,8 @@ async def reconcile(
     """Bring the bot's children and status in line with its spec; `cause` words the events.
 
     An invalid spec leaves the last valid one running, rendered anew with this operator's
-    settings (its image, resources, environment), so that an upgrade reaches every bot.
+    settings (its image, resources, environment), so that an upgrade reaches every bot; when
+    this version refuses the last valid one too, the CronJob is held.
     """
     key = _key(bot)
     generation = bot["metadata"].get("generation")
