@@ -477,6 +477,9 @@ async def test_a_restarted_operator_converges_and_a_converged_one_writes_nothing
     async with harness.running():
         await a_ready_bot(api, "news")
         await a_ready_bot(api, "jobs")
+        await a_ready_bot(api, "old")
+        await api.patch("Bot", "old", {"spec": {"schedule": "61 * * * *"}})  # invalid: on its last valid spec
+        await ready(api, "old", "False")
 
     # While the operator is away: a spec change, a deleted child, a new bot.
     await api.patch("Bot", "news", {"spec": {"schedule": "@daily"}})
