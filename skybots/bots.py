@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
@@ -31,6 +32,13 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
+from skybots.bluesky.egress import (
+    LOCAL_NAME_URL,
+    PRIVATE_ADDRESSES_ALLOWED,
+    PUBLIC_SERVICE_URL,
+    service_problem,
+)
+
 GROUP = "skybots.dev"
 VERSION = "v1alpha1"
 KIND = "Bot"
@@ -46,10 +54,6 @@ DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?
 HANDLE = r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$"
 DID = r"^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]$"
 ACTOR = f"^({HANDLE[1:-1]}|{DID[1:-1]})$"
-SERVICE_URL = (
-    r"^(https://[a-zA-Z0-9.-]+(:[0-9]{1,5})?"
-    r"|http://(localhost|127\.0\.0\.1|\[::1\]|[a-z0-9.-]+\.svc(\.cluster\.local)?)(:[0-9]{1,5})?)/?$"
-)
 AT_URI_AUTHORITY = f"({HANDLE[1:-1]}|{DID[1:-1]})"
 RKEY = r"[a-zA-Z0-9._~:-]{1,512}"
 LIST_URI = rf"^at://{AT_URI_AUTHORITY}/app\.bsky\.graph\.list/{RKEY}$"
@@ -210,6 +214,22 @@ class Matches:
         return json_schema
 
 
+class ServiceUrl(Matches):
+    """A PDS's URL: the CRD gets the public-only pattern; the model follows this process's egress
+    policy (skybots.bluesky.egress), which lets only the local runtime use http and loopback."""
+
+    def __init__(self) -> None:
+        super().__init__(PUBLIC_SERVICE_URL, "an https URL of a public host name")
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        def check(value: str) -> str:
+            if problem := service_problem(value, private_allowed=PRIVATE_ADDRESSES_ALLOWED.get()):
+                raise ValueError(f"{value!r} {problem}")
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+
 def _check_max_age(value: str) -> str:
     age = parse_duration(value)
     if not MIN_MAX_AGE <= age <= MAX_MAX_AGE:
@@ -279,16 +299,20 @@ class SecretKeyRef(WireModel):
 class BlueskyAccount(WireModel):
     """The Bluesky account the bot reposts as."""
 
+    cel_rules: ClassVar[list[tuple[str, str, str | None]]] = [
+        (
+            f"!self.service.lowerAscii().matches({json.dumps(LOCAL_NAME_URL)})",
+            "service names a host only a local resolver knows (localhost, .local, .internal, .svc, ...)",
+            ".service",
+        ),
+    ]
+
     handle: Annotated[
         str, Field(min_length=3, max_length=253), Matches(HANDLE, "a handle such as news-bot.bsky.social")
     ]
     """The account's handle, e.g. news-bot.bsky.social."""
-    service: Annotated[
-        str,
-        Field(max_length=253),
-        Matches(SERVICE_URL, "an https URL (http only for localhost and in-cluster services)"),
-    ] = "https://bsky.social"
-    """URL of the account's PDS; https, or http only for localhost and in-cluster services."""
+    service: Annotated[str, Field(max_length=253), ServiceUrl()] = "https://bsky.social"
+    """URL of the account's PDS: https and a public host name (no IP address, no in-cluster name)."""
 
 
 class Account(BlueskyAccount):

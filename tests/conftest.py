@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.support.api",
     "tests.support.signin",
     "tests.support.mailjet",
+    "tests.support.tls",
 ]
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import ssl
-import subprocess
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp.web
 import pytest
@@ -32,7 +30,7 @@ async def test_a_repost_can_be_undone(atproto_network: AtprotoNetwork, cache: Re
     bot, author = net.create_account("bot"), net.create_account("author")
     post = net.post(author, "undo me")
     net.process_all()
-    bluesky = Bluesky(Xrpc(net.pds_url))
+    bluesky = Bluesky(Xrpc(net.pds_url, private_allowed=True))
     session = await SessionManager(
         bluesky, cache, service=net.pds_url, identifier=bot.handle, password=net.create_app_password(bot)
     ).open()
@@ -60,7 +58,7 @@ async def test_a_stored_session_is_reused_and_a_revoked_one_replaced(
     password = net.create_app_password(bot)
 
     async def open_session() -> tuple[str, int]:
-        bluesky = Bluesky(Xrpc(net.pds_url))
+        bluesky = Bluesky(Xrpc(net.pds_url, private_allowed=True))
         sessions = SessionManager(
             bluesky, cache, service=net.pds_url, identifier=bot.handle, password=password
         )
@@ -91,35 +89,13 @@ async def test_a_stored_session_is_reused_and_a_revoked_one_replaced(
 async def test_a_wrong_password_is_auth_failed(atproto_network: AtprotoNetwork, cache: RedisCache) -> None:
     net = atproto_network
     bot = net.create_account("bot")
-    bluesky = Bluesky(Xrpc(net.pds_url))
+    bluesky = Bluesky(Xrpc(net.pds_url, private_allowed=True))
     sessions = SessionManager(
         bluesky, cache, service=net.pds_url, identifier=bot.handle, password="wrong-wrong"
     )
     with pytest.raises(AuthFailed, match="refused the app password"):
         await sessions.open()
     await bluesky.xrpc.aclose()
-
-
-@pytest.fixture
-def self_signed(tmp_path: Path) -> ssl.SSLContext:
-    """A server-side TLS context with a certificate no CA signed."""
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    command = [
-        "openssl",
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-days",
-        "1",
-    ]
-    subprocess.run([*command, "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
 
 
 async def test_https_certificates_are_checked(self_signed: ssl.SSLContext) -> None:
@@ -134,7 +110,7 @@ async def test_https_certificates_are_checked(self_signed: ssl.SSLContext) -> No
     await runner.setup()
     port = free_port()
     await aiohttp.web.TCPSite(runner, "127.0.0.1", port, ssl_context=self_signed).start()
-    xrpc = Xrpc(f"https://127.0.0.1:{port}", retries=0)
+    xrpc = Xrpc(f"https://127.0.0.1:{port}", retries=0, private_allowed=True)
     try:
         with pytest.raises(UpstreamError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
             await xrpc.query("app.bsky.feed.searchPosts", {"q": "x"})

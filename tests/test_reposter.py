@@ -42,6 +42,7 @@ def bot(atproto_network: AtprotoNetwork, proxy: XrpcProxy, redis_url: str, aws: 
     )
     bot = Bot(account, atproto_network.create_app_password(account), tmp_path, proxy.url)
     bot.env = {
+        "SKYBOTS_ALLOW_PRIVATE_ADDRESSES": "true",  # the test network is on loopback
         "SKYBOTS_APP_PASSWORD": bot.app_password,
         "SKYBOTS_REDIS_URL": redis_url,
         "SKYBOTS_S3_BUCKET": "dedup",

@@ -1,5 +1,10 @@
 """XRPC over httpx, and the calls the reposter makes, with typed results and typed errors.
 
+Connections go only where skybots.bluesky.egress allows: `CheckedTransport` resolves the service's
+name when it connects, refuses it when any address is not public, and connects to the address it
+checked (TLS still checks the certificate against the name). Redirects are not followed. An answer
+that is not an XRPC error (a proxy's page, another service's message) is described, never echoed.
+
 Every call has a timeout; 5xx answers, dropped connections and garbled bodies are retried a
 few times with jittered backoff; a 429 waits for `ratelimit-reset` when that fits before the
 run's deadline and otherwise ends the run with RateLimited. Every attempt passes a gate first
@@ -9,24 +14,37 @@ run's deadline and otherwise ends the run with RateLimited. Every attempt passes
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import random
+import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any, TypeVar
 
+import httpcore
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from skybots import __version__
-from skybots.bluesky.errors import AuthFailed, BlueskyError, InvalidRequest, RateLimited, UpstreamError
+from skybots.bluesky.egress import address_problem
+from skybots.bluesky.errors import (
+    AuthFailed,
+    BlueskyError,
+    EgressRefused,
+    InvalidRequest,
+    RateLimited,
+    UpstreamError,
+)
 from skybots.bluesky.models import FeedItem, Notification, Page, PostView, RecordRef, Session
 
 M = TypeVar("M", bound=BaseModel)
 Gate = Callable[[str], Awaitable[None]]
+Resolver = Callable[[str, int], Awaitable[list[str]]]
 REPOST = "app.bsky.feed.repost"
 SESSION_ERRORS = ("ExpiredToken", "InvalidToken")
 SYSTEM_CA_DIR = "/etc/ssl/certs"
@@ -40,8 +58,101 @@ async def _open_gate(nsid: str) -> None:
     return None
 
 
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses of a name, as the system's resolver (getaddrinfo) gives them, in its order."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class CheckedBackend(httpcore.AsyncNetworkBackend):
+    """Connects to a name only through addresses it checked, resolving the name once per connection."""
+
+    def __init__(self, resolve: Resolver, *, private_allowed: bool) -> None:
+        self._resolve, self._private_allowed = resolve, private_allowed
+        self._network = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109  # httpcore's interface
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await self._addresses(host, port, timeout)
+        refused = [problem for address in addresses if (problem := address_problem(address))]
+        if refused and not self._private_allowed:
+            raise EgressRefused(
+                "connect", f"{host} resolves to {refused[0]}: a run connects only to public addresses"
+            )
+        failure: Exception = httpcore.ConnectError(f"{host} has no address")
+        for address in addresses:
+            try:
+                return await self._network.connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                failure = error
+        raise failure
+
+    async def _addresses(self, host: str, port: int, seconds: float | None) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(host))]
+        except ValueError:
+            pass
+        try:
+            return await asyncio.wait_for(self._resolve(host, port), seconds)
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
+        except OSError as error:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {error.strerror or error}") from None
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109  # httpcore's interface
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise EgressRefused("connect", "a run connects only over TCP")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._network.sleep(seconds)
+
+
+class CheckedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport on a CheckedBackend; plain http only where private addresses are allowed."""
+
+    def __init__(
+        self,
+        *,
+        verify: ssl.SSLContext | bool = True,
+        private_allowed: bool = False,
+        resolve: Resolver = system_resolver,
+    ) -> None:
+        context = httpx.create_ssl_context(verify=verify, trust_env=False)
+        super().__init__(verify=context, trust_env=False)
+        limits = httpx.Limits()
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=CheckedBackend(resolve, private_allowed=private_allowed),
+        )
+        self._private_allowed = private_allowed
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme != "https" and not self._private_allowed:
+            raise EgressRefused(
+                "connect", f"{request.url.scheme}:// is refused: a run connects only over https"
+            )
+        return await super().handle_async_request(request)
+
+
 class Xrpc:
-    """One service (a PDS), one connection pool; `calls` counts every HTTP attempt."""
+    """One service (a PDS), one connection pool; `calls` counts every HTTP attempt.
+
+    Without a `transport`, connections are checked (CheckedTransport): public addresses over https
+    only, unless `private_allowed` (the local runtime's network is on loopback).
+    """
 
     def __init__(
         self,
@@ -53,14 +164,15 @@ class Xrpc:
         retries: int = 3,
         backoff: float = 0.5,
         transport: httpx.AsyncBaseTransport | None = None,
+        private_allowed: bool = False,
     ) -> None:
         self._http = httpx.AsyncClient(
             base_url=service.rstrip("/"),
-            verify=_tls(service),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5)),
             headers={"User-Agent": f"skybots/{__version__}"},
-            transport=transport,
+            transport=transport or CheckedTransport(verify=_tls(service), private_allowed=private_allowed),
             trust_env=False,
+            follow_redirects=False,  # a redirect would lead the app password past the address check
         )
         self._gate, self._retries, self._backoff = gate, retries, backoff
         self.deadline = deadline  # time.monotonic() by which the run must be done
@@ -93,6 +205,8 @@ class Xrpc:
                 response = await self._http.request(
                     method, f"/xrpc/{nsid}", params=query, json=body, headers=headers
                 )
+            except EgressRefused as error:
+                raise EgressRefused(nsid, error.message) from None
             except httpx.HTTPError as error:
                 failure: BlueskyError = UpstreamError(
                     nsid, f"no answer: {type(error).__name__} {error}".strip()
@@ -152,9 +266,13 @@ def _result(nsid: str, response: httpx.Response) -> Any:
         payload = {}
     if response.is_success:
         return payload
-    error = payload.get("error") if isinstance(payload, dict) else None
-    message = (payload.get("message") if isinstance(payload, dict) else None) or response.reason_phrase
     status = response.status_code
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, str):  # an XRPC error: Bluesky's own words
+        message = payload.get("message")
+        message = message if isinstance(message, str) and message else _phrase(status)
+    else:
+        error, message = None, _not_xrpc(response)
     if status >= 500:
         return UpstreamError(nsid, message, status=status, error=error)
     if error in SESSION_ERRORS:
@@ -162,6 +280,32 @@ def _result(nsid: str, response: httpx.Response) -> Any:
     if status in (401, 403) or error == "AuthenticationRequired":
         return AuthFailed(nsid, message, status=status, error=error)
     return InvalidRequest(nsid, message, status=status, error=error)
+
+
+def _phrase(status: int) -> str:
+    """The standard reason phrase: the server's own one is text of its choosing."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "unknown status"
+
+
+def _not_xrpc(response: httpx.Response) -> str:
+    """An error answer that is not an XRPC error, described: none of its text (body, headers) is echoed."""
+    kind = response.headers.get("content-type", "").lower()
+    body = (
+        "no body"
+        if not response.content
+        else "an HTML page"
+        if "html" in kind
+        else "JSON"
+        if "json" in kind
+        else "text"
+        if kind.startswith("text/")
+        else "a body"
+    )
+    redirect = " (redirects are not followed)" if response.is_redirect else ""
+    return f"{_phrase(response.status_code)}, with {body}, not an XRPC error: is the service a Bluesky PDS?{redirect}"
 
 
 def _parse(nsid: str, model: type[M], value: Any) -> M:

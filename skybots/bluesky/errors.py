@@ -39,3 +39,7 @@ class UpstreamError(BlueskyError):
 
 class InvalidRequest(BlueskyError):
     """Bluesky refused the request as malformed (4xx other than auth and rate limits)."""
+
+
+class EgressRefused(BlueskyError):
+    """The service is not one a run may connect to (plain http, or a name with a non-public address)."""

@@ -281,6 +281,7 @@ class LocalController:
         settings = ReposterSettings(
             app_password=base64.b64decode(encoded).decode(),
             deadline_seconds=self.settings.run_deadline_seconds,
+            allow_private_addresses=True,  # the local runtime: Bluesky's network may be on loopback
         )
         return await run_bot(
             rendering.bot_config(bot, spec),

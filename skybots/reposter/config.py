@@ -56,6 +56,9 @@ class ReposterSettings(BaseModel):
     """How far before its watermark a source is read again (late-indexed posts)."""
     dedup_retention_days: int = Field(default=31, ge=1)
     """How long reposts are remembered in the cache and S3 (longer than the longest maxAge)."""
+    allow_private_addresses: bool = False
+    """Let the bot's service be http or a private address (only for Bluesky's network on this machine;
+    the operator never sets it: in a cluster a run connects only to public addresses over https)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> ReposterSettings:
@@ -77,7 +80,10 @@ class ReposterSettings(BaseModel):
 
 
 def load_config(path: Path) -> BotConfig:
-    """The bot's config file; ConfigError names the file and the field when it is unusable."""
+    """The bot's config file; ConfigError names the file and the field when it is unusable.
+
+    Its service is checked under this context's egress policy (skybots.bluesky.egress).
+    """
     try:
         data = json.loads(path.read_text())
     except OSError as error:

@@ -23,12 +23,14 @@ if TYPE_CHECKING:
 
 def run(config_path: Path, *, dry_run: bool = False) -> int:
     """Run the bot of `config_path` once; the process's exit code."""
+    from skybots.bluesky.egress import PRIVATE_ADDRESSES_ALLOWED
     from skybots.reposter.config import ConfigError, ReposterSettings, load_config
 
     started = datetime.now(UTC)
     try:
-        config = load_config(config_path)
         settings = ReposterSettings.from_environ()
+        PRIVATE_ADDRESSES_ALLOWED.set(settings.allow_private_addresses)
+        config = load_config(config_path)
     except ConfigError as error:
         print(f"skybots reposter: {error}", file=sys.stderr)
         failed = RunReport(

@@ -73,7 +73,13 @@ async def run_bot(
         deadline=deadline,
     )
     account = config.spec.account
-    xrpc = Xrpc(account.service, gate=governor.gate, deadline=deadline, transport=transport)
+    xrpc = Xrpc(
+        account.service,
+        gate=governor.gate,
+        deadline=deadline,
+        transport=transport,
+        private_allowed=settings.allow_private_addresses,
+    )
     bluesky = Bluesky(xrpc)
     sessions = SessionManager(
         bluesky,
