@@ -57,8 +57,7 @@ class ReposterSettings(BaseModel):
     dedup_retention_days: int = Field(default=31, ge=1)
     """How long reposts are remembered in the cache and S3 (longer than the longest maxAge)."""
     allow_private_addresses: bool = False
-    """Let the bot's service be http or a private address (only for Bluesky's network on this machine;
-    the operator never sets it: in a cluster a run connects only to public addresses over https)."""
+    """Allow http and private addresses (a local Bluesky network); the operator always renders false."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> ReposterSettings:
