@@ -140,6 +140,7 @@ def bench(net: Any, redis_url: str, work: Path) -> dict[str, Any]:
     )
     env = {
         **os.environ,
+        "SKYBOTS_ALLOW_PRIVATE_ADDRESSES": "true",  # the network is on loopback
         "SKYBOTS_APP_PASSWORD": net.create_app_password(bot),
         "SKYBOTS_REDIS_URL": redis_url,
         "SKYBOTS_TERMINATION_LOG": str(work / "termination-log"),
