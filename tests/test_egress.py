@@ -30,6 +30,7 @@ from skybots.stores.memory import MemoryCache
 from tests.support.api import Api
 from tests.support.dns import DnsServer, dns_server
 from tests.support.reposter import run_reposter
+from tests.support.tls import certificate_for
 
 SESSION = "com.atproto.server.createSession"
 NAME = "pds.tenant-bots.net"  # passes the model: only DNS can tell where it leads
@@ -71,8 +72,15 @@ async def inside() -> AsyncIterator[Listener]:
     server.close()
 
 
-def checked(dns: DnsServer, service: str, *, private_allowed: bool = False, retries: int = 0) -> Xrpc:
-    transport = CheckedTransport(private_allowed=private_allowed, resolve=dns.resolve)
+def checked(
+    dns: DnsServer,
+    service: str,
+    *,
+    private_allowed: bool = False,
+    retries: int = 0,
+    verify: ssl.SSLContext | bool = True,
+) -> Xrpc:
+    transport = CheckedTransport(verify=verify, private_allowed=private_allowed, resolve=dns.resolve)
     return Xrpc(service, transport=transport, retries=retries, backoff=0, timeout=2)
 
 
@@ -179,9 +187,15 @@ async def test_a_name_that_resolves_to_a_non_public_address_is_never_connected_t
     assert inside.connections == 0
 
 
-async def test_a_hosts_file_name_is_refused_through_the_system_resolver(inside: Listener) -> None:
-    """The transport as the reposter makes it (getaddrinfo, so /etc/hosts): nothing is reached."""
-    xrpc = Xrpc(f"https://localhost:{inside.port}", retries=0)
+@pytest.mark.parametrize(
+    "host", ["localhost", "0x7f000001", "2130706433", "127.1"]
+)  # httpx refuses 0177.0.0.1
+async def test_hosts_file_names_and_numeric_forms_are_refused_through_the_system_resolver(
+    inside: Listener, host: str
+) -> None:
+    """Past the model (Xrpc called directly), the transport as the reposter makes it: getaddrinfo,
+    which reads /etc/hosts and every spelling inet_aton knows, and nothing is reached."""
+    xrpc = Xrpc(f"https://{host}:{inside.port}", retries=0)
     with pytest.raises(EgressRefused, match="a loopback address"):
         await login(xrpc)
     assert inside.connections == 0
@@ -222,6 +236,24 @@ async def test_tls_checks_the_name_not_the_address_it_connected_to(
     finally:
         server.close()
     assert names == [NAME]
+
+
+@pytest.mark.parametrize(("issued_for", "accepted"), [(NAME, True), ("other.tenant-bots.net", False)])
+async def test_the_certificate_is_checked_against_the_name(
+    dns: DnsServer, tmp_path: Path, issued_for: str, accepted: bool
+) -> None:
+    server_tls, client_tls = certificate_for(tmp_path, issued_for)
+    listener, server = await listening(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", server_tls)
+    dns.answer(NAME, ["127.0.0.1"])
+    xrpc = checked(dns, f"https://{NAME}:{listener.port}", private_allowed=True, verify=client_tls)
+    try:
+        if accepted:
+            assert await login(xrpc) == {}
+        else:
+            with pytest.raises(UpstreamError, match="Hostname mismatch"):
+                await login(xrpc)
+    finally:
+        server.close()
 
 
 # --- answers from something that is not a PDS ---------------------------------------------------------
