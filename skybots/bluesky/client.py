@@ -247,7 +247,7 @@ def _tls(service: str) -> ssl.SSLContext | bool:
 
     The system's hashed CA directory (Debian's /etc/ssl/certs) lets OpenSSL read just the CA a
     server needs (~1 ms); httpx's default parses certifi's whole bundle (~25 ms). Plain http
-    (loopback, in-cluster) has nothing to check.
+    (the local runtime's loopback network) has nothing to check.
     """
     if not service.startswith("https://"):
         return False
