@@ -336,10 +336,13 @@ async def test_a_bad_config_is_one_line_naming_the_field_and_no_request(bot: Bot
     assert outcome.report["outcome"] == "invalidConfig"
     assert outcome.stderr.count("\n") == 1
     assert "spec.sources[0].tag" in outcome.stderr
+    assert outcome.termination == outcome.report, "the operator reads why, at SKYBOTS_TERMINATION_LOG"
     del bot.env["SKYBOTS_APP_PASSWORD"]
     missing = await bot.run(sources=[{"type": "mentions"}])
     assert missing.exit_code == 2
     assert "SKYBOTS_APP_PASSWORD: not set" in missing.stderr
+    assert missing.termination is not None
+    assert "SKYBOTS_APP_PASSWORD: not set" in missing.termination["message"]
     assert proxy.calls == []
 
 

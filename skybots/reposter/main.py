@@ -2,13 +2,15 @@
 
 The report goes to stdout (for people and logs) and to the termination message (for the
 operator). The exit code says how the run went (skybots.runs.EXIT_CODES). A config that cannot
-be used is one line on stderr naming the field, and Bluesky is never called.
+be used is one line on stderr naming the field, and the report (with that line) goes to the
+termination message too; Bluesky is never called.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 def run(config_path: Path, *, dry_run: bool = False) -> int:
     """Run the bot of `config_path` once; the process's exit code."""
     from skybots.bluesky.egress import PRIVATE_ADDRESSES_ALLOWED
-    from skybots.reposter.config import ConfigError, ReposterSettings, load_config
+    from skybots.reposter.config import PREFIX, ConfigError, ReposterSettings, load_config
 
     started = datetime.now(UTC)
     try:
@@ -39,7 +41,9 @@ def run(config_path: Path, *, dry_run: bool = False) -> int:
             started_at=started,
             finished_at=datetime.now(UTC),
         )
-        return _finish(failed, "/dev/termination-log")
+        # The settings may be what failed: their termination log is read as they would read it.
+        termination_log = ReposterSettings.model_fields["termination_log"].default
+        return _finish(failed, os.environ.get(f"{PREFIX}TERMINATION_LOG", termination_log))
     report = asyncio.run(_run(config, settings, dry_run))
     return _finish(report, settings.termination_log)
 
