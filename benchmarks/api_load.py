@@ -66,6 +66,7 @@ async def bench(rate: float, seconds: float) -> None:
     import kmock
     from moto.server import ThreadedMotoServer
 
+    from skybots.api.bots import OWNER_CHARS
     from skybots.stores.runs import DynamoRunHistory, RunRecord
     from skybots.stores.users import user_id
     from tests.support.api import ISSUER, SESSION_SECRET
@@ -100,7 +101,9 @@ async def bench(rate: float, seconds: float) -> None:
                 url = f"http://127.0.0.1:{api_port}"
                 cookie = await _user_with_bots(url, aws, ISSUER, SESSION_SECRET)
                 history = DynamoRunHistory("skybots-runs", region=REGION, endpoint_url=aws)
-                resource = f"bot7-{user_id(ISSUER, 'sub-bench')[:8]}"  # the Bot behind the user's bot7
+                resource = (
+                    f"bot7-{user_id(ISSUER, 'sub-bench')[:OWNER_CHARS]}"  # the Bot behind the user's bot7
+                )
                 now = datetime.now(UTC)
                 for n in range(96):  # a run every 15 minutes for a day
                     started = now - timedelta(minutes=15 * n)

@@ -6,7 +6,7 @@ docs/configuration.md lists them (a test keeps that list complete).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -105,6 +105,8 @@ class ApiSettings(BaseSettings):
     """Signs session cookies; unset: a random one per process (sessions end on restart)."""
     session_days: int = Field(default=7, ge=1, le=90)
     """How long a sign-in lasts."""
+    user_cache_seconds: int = Field(default=60, ge=0, le=300)
+    """How long a replica trusts the user it read: a sign-out on another replica reaches it within this."""
 
     bots_per_user: int = Field(default=10, ge=1)
     """How many bots one user may have."""
@@ -131,8 +133,6 @@ class ApiSettings(BaseSettings):
     metrics_port: int = Field(default=9090, ge=0, le=65535)
     """Port of the API's Prometheus metrics, apart from the public port (0: no metrics server)."""
 
-    runtime: Literal["cluster", "local"] = "cluster"
-    """`local` only under `skybots dev`: enables the local developer's sign-in (never in a cluster)."""
     spa_dir: str | None = None
     """The web app's built files, served at /app/; unset: the build shipped in the package, if any."""
     dev_reload: bool = False

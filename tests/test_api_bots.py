@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
+import itertools
+import json
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from skybots.api.bot_cache import MANAGED_BY_API, OWNER_LABEL
+from skybots.api.bots import SpecInput
+from skybots.bots import API_VERSION
 from skybots.stores.kubernetes import BOT, CRON_JOB, JOB, SECRET
 from skybots.stores.runs import RunRecord
-from tests.support.api import Api, UserClient, api_requests
+from skybots.stores.users import user_id
+from tests.support.api import ISSUER, Api, UserClient, api_requests
 from tests.support.kubernetes import rbac_terms
 from tests.support.operator import eventually, operator_running, settings_for_tests
 from tests.support.processes import free_port
@@ -79,7 +85,7 @@ async def test_a_bot_becomes_a_bot_resource_with_its_password_in_an_owned_secret
 
     kube = api.kube
     [resource] = await kube.list(BOT, NS, f"skybots.dev/owner={alice.user.id}")
-    assert resource["metadata"]["name"] == f"news-{alice.user.id[:8]}"
+    assert resource["metadata"]["name"] == f"news-{alice.user.id[:16]}"
     ref = resource["spec"]["account"]["credentialsSecretRef"]
     secret = await kube.get(SECRET, NS, ref["name"])
     assert stored(secret, ref["key"]) == PASSWORD
@@ -105,6 +111,24 @@ async def test_bad_input_is_a_422_naming_the_field_and_changes_nothing(api: Api,
         assert field in [error["field"] for error in response.json()["detail"]], response.json()
         assert all(error["message"] for error in response.json()["detail"])
     assert await api.kube.list(BOT, NS) == []
+
+
+async def test_a_body_over_64_kb_is_a_413_whether_it_says_its_length_or_not(
+    api: Api, alice: UserClient
+) -> None:
+    """A valid bot padded to 1 MiB: with its Content-Length, and streamed in chunks without one."""
+    padded = json.dumps(new_bot()).encode() + b" " * (1 << 20)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(padded), 16384):
+            yield padded[start : start + 16384]
+
+    for content in (padded, chunks()):
+        refused = await alice.post("/api/bots", content=content, headers={"Content-Type": "application/json"})
+        assert refused.status_code == 413, refused.text
+        assert "64 KB" in refused.json()["detail"]
+    assert await api.kube.list(BOT, NS) == []
+    await created(alice)  # the same bot, unpadded
 
 
 async def test_the_same_name_twice_is_a_conflict_and_the_quota_holds(api: Api, alice: UserClient) -> None:
@@ -155,9 +179,54 @@ async def test_an_update_needs_the_version_it_was_read_at(api: Api, alice: UserC
     assert (await alice.get("/api/bots/news")).json()["resourceVersion"] == current
 
 
+def object_fields(schema: dict[str, Any], defs: dict[str, Any], path: str) -> Iterator[str]:
+    """The path of every object in the spec's JSON schema (a list's objects as its first item)."""
+    for name, field in schema.get("properties", {}).items():
+        where = f"{path}.{name}"
+        if "$ref" in field:
+            yield where
+            yield from object_fields(defs[field["$ref"].rpartition("/")[2]], defs, where)
+        elif {"$ref", "oneOf"} & set(field.get("items", {})):
+            yield f"{where}[0]"
+
+
+SPEC_SCHEMA = SpecInput.model_json_schema()
+OBJECT_FIELDS = ["spec", *object_fields(SPEC_SCHEMA, SPEC_SCHEMA["$defs"], "spec")]
+NOT_OBJECTS = [[], ["x"], "x", 7, True]
+
+
+def patch_at(path: str, value: Any) -> dict[str, Any]:
+    """A PATCH body that puts `value` at `path` (spec.filters.authors, spec.sources[0])."""
+    for part in reversed(path.split(".")):
+        name, _, index = part.partition("[")
+        value = {name: [value] if index else value}
+    return dict(value)
+
+
+async def test_a_patch_with_a_non_object_where_an_object_goes_is_a_422_naming_the_field(
+    api: Api, alice: UserClient
+) -> None:
+    """Every object field of the spec (and the spec itself), sent as an array, a string, a number,
+    a boolean; and the required account removed with null."""
+    bot = await created(alice)
+    version = bot["resourceVersion"]
+    cases = [(path, value) for path in OBJECT_FIELDS for value in NOT_OBJECTS] + [("spec.account", None)]
+    assert {"spec.account", "spec.filters", "spec.filters.authors", "spec.limits", "spec.sources[0]"} <= {
+        path for path, _ in cases
+    }
+    for path, value in cases:
+        response = await alice.patch(
+            "/api/bots/news", json={"resourceVersion": version, **patch_at(path, value)}
+        )
+        assert response.status_code == 422, (path, value, response.text)
+        fields = [error["field"] for error in response.json()["detail"]]
+        assert any(field.startswith(path) for field in fields), (path, value, fields)
+    assert (await alice.get("/api/bots/news")).json()["resourceVersion"] == version
+
+
 async def test_new_run_results_since_the_read_are_no_conflict(api: Api, alice: UserClient) -> None:
     bot = await created(alice)
-    name = f"news-{alice.user.id[:8]}"
+    name = f"news-{alice.user.id[:16]}"
     await api.kube.patch(BOT, NS, name, {"status": {"totals": {"runs": 1}}}, subresource="status")
     await eventually(
         lambda: _version_moved(alice, bot["resourceVersion"]), what="the API sees the new status"
@@ -264,6 +333,74 @@ async def test_another_users_bot_is_a_404_and_stays_as_it_was(
     assert (await bob.get("/api/bots")).json() == []
 
 
+def colliding_names() -> tuple[str, str]:
+    """Two sign-ins (as Api.sign_in makes them) whose user ids share their first 32 bits: a
+    birthday search, about 80,000 hashes."""
+    seen: dict[str, str] = {}
+    for number in itertools.count():
+        name = f"user{number}"
+        prefix = user_id(ISSUER, f"sub-{name}")[:8]
+        if prefix in seen:
+            return seen[prefix], name
+        seen[prefix] = name
+    raise AssertionError("unreachable")
+
+
+async def test_owners_whose_ids_share_32_bits_neither_see_nor_touch_each_others_bots(api: Api) -> None:
+    first, second = colliding_names()
+    alice, mallory = await api.sign_in(first), await api.sign_in(second)
+    assert alice.user.id[:8] == mallory.user.id[:8]
+    await created(alice, description="alice's")
+    mine = await created(mallory, description="mallory's")
+    assert (await alice.get("/api/bots/news")).json()["spec"]["description"] == "alice's"
+    assert [b["spec"]["description"] for b in (await mallory.get("/api/bots")).json()] == ["mallory's"]
+
+    change = {"resourceVersion": mine["resourceVersion"], "spec": {"description": "changed"}}
+    assert (await mallory.patch("/api/bots/news", json=change)).status_code == 200
+    assert (await mallory.delete("/api/bots/news")).status_code == 204
+    assert (await alice.get("/api/bots/news")).json()["spec"]["description"] == "alice's"
+    assert [bot["metadata"]["labels"][OWNER_LABEL] for bot in await api.kube.list(BOT, NS)] == [alice.user.id]
+
+
+async def test_a_bot_named_with_the_8_character_owner_of_before_keeps_working(
+    api: Api, alice: UserClient, bob: UserClient
+) -> None:
+    """Bots made before owner hashes grew to 16 characters keep their names, and their owners."""
+    legacy = f"news-{alice.user.id[:8]}"
+    labels = {
+        "app.kubernetes.io/name": "skybots",
+        "app.kubernetes.io/instance": "news",
+        "app.kubernetes.io/managed-by": MANAGED_BY_API,
+        OWNER_LABEL: alice.user.id,
+    }
+    spec = {
+        **new_bot()["spec"],
+        "account": {"handle": "news.bsky.social", "credentialsSecretRef": {"name": f"{legacy}-credentials"}},
+    }
+    await api.kube.create(
+        BOT,
+        NS,
+        {
+            "apiVersion": API_VERSION,
+            "kind": "Bot",
+            "metadata": {"name": legacy, "labels": labels},
+            "spec": spec,
+        },
+    )
+
+    async def listed() -> list[Any]:
+        return list((await alice.get("/api/bots")).json())
+
+    [bot] = await eventually(listed, what="the API sees the bot")
+    assert (await bob.get("/api/bots/news")).status_code == 404
+    assert (await alice.post("/api/bots", json=new_bot())).status_code == 409
+    change = {"resourceVersion": bot["resourceVersion"], "spec": {"schedule": "@hourly"}}
+    assert (await alice.patch("/api/bots/news", json=change)).json()["spec"]["schedule"] == "@hourly"
+    assert (await api.kube.get(BOT, NS, legacy))["spec"]["schedule"] == "@hourly"
+    assert (await alice.delete("/api/bots/news")).status_code == 204
+    await eventually(lambda: _gone(api), what="the Bot deleted")
+
+
 # --- runs ------------------------------------------------------------------------------------------------
 
 
@@ -282,7 +419,7 @@ async def operator(api: Api, aws: str) -> AsyncIterator[None]:
 @pytest.mark.usefixtures("operator")
 async def test_run_now_and_preview_start_jobs_from_the_bots_cronjob(api: Api, alice: UserClient) -> None:
     await created(alice)
-    cron_name = f"bot-news-{alice.user.id[:8]}"
+    cron_name = f"bot-news-{alice.user.id[:16]}"
     # The operator takes the Secret the API made for the Bot as the Bot's own, and runs it.
     await eventually(lambda: _runs(api, cron_name), what="the operator made the CronJob, running")
 
@@ -307,7 +444,7 @@ async def test_run_now_and_preview_start_jobs_from_the_bots_cronjob(api: Api, al
 async def test_every_rule_of_the_apis_rbac_is_needed(api: Api, alice: UserClient, cluster: Any) -> None:
     """A life of a bot that touches all the API may do; the api fixture checks it asks for no more."""
     await created(alice)
-    await eventually(lambda: _exists(api, CRON_JOB, f"bot-news-{alice.user.id[:8]}"), what="the CronJob")
+    await eventually(lambda: _exists(api, CRON_JOB, f"bot-news-{alice.user.id[:16]}"), what="the CronJob")
     version = (await alice.get("/api/bots/news")).json()["resourceVersion"]
     new_password = {"resourceVersion": version, "appPassword": "second-pass-0002"}
     assert (await alice.patch("/api/bots/news", json=new_password)).status_code == 200
@@ -319,7 +456,7 @@ async def test_every_rule_of_the_apis_rbac_is_needed(api: Api, alice: UserClient
 async def test_run_now_starts_a_job_and_the_bot_takes_everything_with_it(api: Api, alice: UserClient) -> None:
     """Run now and deletion without the operator (its part, the CronJob, made here): on both backends."""
     await created(alice)
-    bot = await api.kube.get(BOT, NS, f"news-{alice.user.id[:8]}")
+    bot = await api.kube.get(BOT, NS, f"news-{alice.user.id[:16]}")
     assert (await alice.post("/api/bots/news/run")).status_code == 409  # not set up yet
     cron_name = f"bot-{bot['metadata']['name']}"
     owner = {"apiVersion": bot["apiVersion"], "kind": "Bot", "name": bot["metadata"]["name"]}
@@ -357,7 +494,7 @@ async def _exists(api: Api, kind: Any, name: str) -> bool:
 
 async def test_runs_and_stats_come_from_the_run_history(api: Api, alice: UserClient) -> None:
     await created(alice)
-    resource = f"news-{alice.user.id[:8]}"
+    resource = f"news-{alice.user.id[:16]}"
     now = datetime.now(UTC)
     history = api.services.history
     for hours_ago, outcome, reposted, rejected in [
@@ -403,6 +540,7 @@ async def test_ready_metrics_and_request_ids(api: Api, alice: UserClient) -> Non
     await created(alice)
     ready = await alice.get("/readyz")
     assert ready.status_code == 200, ready.text
+    assert ready.json() == {"status": "ok"}
     response = await alice.get("/api/bots", headers={"X-Request-ID": "trace-me"})
     assert response.headers["X-Request-ID"] == "trace-me"
     port = free_port()
@@ -417,11 +555,13 @@ async def test_ready_metrics_and_request_ids(api: Api, alice: UserClient) -> Non
     assert 'skybots_api_users_by_bot_count{bots="1"} 1.0' in metrics
 
 
-async def test_not_ready_when_dynamodb_is_unreachable(api: Api, alice: UserClient) -> None:
+async def test_not_ready_when_dynamodb_is_unreachable(
+    api: Api, alice: UserClient, caplog: pytest.LogCaptureFixture
+) -> None:
     from skybots.stores.users import DynamoUsers
 
     api.services.users = DynamoUsers("users", region="eu-central-1", endpoint_url="http://127.0.0.1:9")
     response = await asyncio.wait_for(alice.get("/readyz"), 60)
     assert response.status_code == 503
-    assert response.json()["kubernetes"] == "ok"
-    assert response.json()["dynamodb"] != "ok"
+    assert response.json() == {"status": "not ready"}, "no details for the public"
+    assert "dynamodb: EndpointConnectionError" in caplog.text, "the details are in the log"

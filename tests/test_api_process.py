@@ -65,6 +65,7 @@ async def served(
         "SKYBOTS_SESSION_SECRET": SESSION_SECRET,
         "SKYBOTS_SENTRY_DSN": sentry[0],
         "SKYBOTS_METRICS_PORT": str(metrics_port),
+        "SKYBOTS_RUNTIME": "local",  # what a deployment could set: it must not open the local sign-in
     }
     with log.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
@@ -135,7 +136,7 @@ async def test_a_server_error_reaches_sentry_without_the_request_body(
     users = DynamoUsers("skybots-users", region=REGION, endpoint_url=aws)
     user, _ = await users.sign_in(ISSUER, "sub-sentry", "sentry@example.com", "Sentry")
     csrf = secrets.token_urlsafe(16)
-    session = {"user": user.id, "csrf": csrf, "expires": int(time.time()) + 3600}
+    session = {"user": user.id, "csrf": csrf, "issued": time.time(), "expires": int(time.time()) + 3600}
     cookie = itsdangerous.TimestampSigner(SESSION_SECRET).sign(base64.b64encode(json.dumps(session).encode()))
     upcoming(cluster["post", BOTS], 1) << internal_error("etcdserver: leader changed")
     body = {
@@ -157,6 +158,37 @@ async def test_a_server_error_reaches_sentry_without_the_request_body(
     assert "etcdserver: leader changed" in sent
     assert PASSWORD not in sent
     assert PASSWORD not in served["log"].read_text()
+    assert '"user-agent"' in sent.lower(), "the request's headers are in the event"
+    assert csrf not in sent, "the CSRF token is scrubbed from them"
+
+
+async def test_skybots_api_never_signs_anyone_in_without_the_provider(served: dict[str, Any]) -> None:
+    """Started with SKYBOTS_RUNTIME=local (the served fixture sets it): no local sign-in, no button."""
+    client = served["client"]
+    refused = await client.post("/auth/local")
+    assert refused.status_code in (404, 405), refused.text
+    assert "skybots_session" not in refused.headers.get("set-cookie", "")
+    assert "local developer" not in (await client.get("/sign-in")).text
+
+
+async def test_a_chunked_body_without_a_length_is_cut_off_at_64_kb(served: dict[str, Any]) -> None:
+    """Through uvicorn, as a client that never says how long its body is would send it."""
+
+    async def endless() -> AsyncIterator[bytes]:
+        yield b'{"name": "news", "spec": {"description": "'
+        for _ in range(64):
+            yield b"x" * 16384
+
+    response = await served["client"].post(
+        "/api/bots", content=endless(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert "64 KB" in response.json()["detail"]
+
+
+async def test_readyz_tells_the_public_nothing_but_ready_or_not(served: dict[str, Any]) -> None:
+    response = await served["client"].get("/readyz")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
 
 
 async def _any(items: list[bytes]) -> bool:

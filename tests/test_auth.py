@@ -397,9 +397,39 @@ async def test_logout_needs_the_csrf_token_and_clears_the_cookie(
     assert COOKIE not in browser.cookies
     assert (await browser.get("/api/me")).status_code == 401
 
-    # Sessions live in the signed cookie, not on the server: a copy taken before the logout
-    # stays valid until it expires. Revoking it would need a server-side session store.
-    assert (await browser.get("/api/me", headers={"Cookie": f"{COOKIE}={cookie}"})).status_code == 200
+    # A copy of the cookie taken before the logout is signed out too.
+    assert (await browser.get("/api/me", headers={"Cookie": f"{COOKIE}={cookie}"})).status_code == 401
+
+
+async def test_a_copy_of_the_cookie_replayed_after_logout_is_refused_on_every_replica(
+    api: Api, make_api: Callable[..., Api], oidc_provider: OidcProvider
+) -> None:
+    """The attacker kept a copy of the cookie. After the user signs out on one replica, the copy is
+    refused there at once, and on a replica that had read the user before within its
+    user_cache_seconds; a new sign-in of the user still works."""
+    secret = api.settings.session_secret.get_secret_value()
+    other = make_api(session_secret=secret, user_cache_seconds=1, metrics_port=0)
+    async with api.browser() as browser, other.browser() as attacker:
+        me = await signed_in(browser, oidc_provider, ALICE)
+        copy = {COOKIE: browser.cookies[COOKIE]}
+        attacker.cookies.update(copy)
+        attacker.headers[CSRF_HEADER] = me["csrfToken"]
+        assert (await attacker.get("/api/me")).status_code == 200  # the other replica has read the user
+
+        assert (await browser.post("/auth/logout")).status_code == 204
+        browser.cookies.update(copy)
+        assert (await browser.get("/api/me")).status_code == 401
+        assert (await browser.post("/api/bots", json={})).status_code == 401
+
+        async def refused() -> bool:
+            return (await attacker.get("/api/me")).status_code == 401
+
+        await eventually(refused, seconds=5, what="the other replica refuses the copy")
+        assert (await attacker.post("/auth/logout")).status_code == 401
+
+    async with api.browser() as browser:
+        await signed_in(browser, oidc_provider, ALICE)
+        assert (await browser.get("/api/me")).status_code == 200
 
 
 async def test_the_first_sign_in_is_welcomed_by_mail(

@@ -242,6 +242,15 @@ def test_prod_serves_two_api_replicas_over_tls_and_a_drain_takes_one_at_a_time()
     assert len(set(roles.values())) == 3  # one role each: least privilege per process kind
 
 
+@pytest.mark.parametrize("path", BUILDS)
+def test_the_ingress_refuses_the_bodies_the_api_refuses(path: str) -> None:
+    """nginx answers 413 before a body over the API's limit reaches a pod."""
+    from skybots.api.body_limit import MAX_BODY_BYTES
+
+    annotations = named(path, "Ingress", "skybots-api")["metadata"].get("annotations", {})
+    assert annotations.get("nginx.ingress.kubernetes.io/proxy-body-size") == f"{MAX_BODY_BYTES // 1024}k"
+
+
 def test_prod_keeps_redis_on_a_volume_and_dev_does_not() -> None:
     prod = named("manifests/overlays/prod", "Deployment", "skybots-redis")["spec"]["template"]["spec"]
     dev = named("manifests/overlays/dev", "Deployment", "skybots-redis")["spec"]["template"]["spec"]

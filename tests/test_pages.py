@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -187,14 +191,125 @@ async def test_dev_reload_reloads_pages_when_the_stylesheet_changes(
     app = create_app(api.settings.model_copy(update={"dev_reload": True}), api.services)
 
     async with app.router.lifespan_context(app), client_for(app) as client:
-        page = (await client.get("/")).text
-        assert 'new WebSocket("ws://test/hot-reload")' in page
+        page = await client.get("/")
+        assert_the_policy_allows(page)
+        [script] = PageParts.of(page.text).scripts
+        assert script == ("/hot-reload.js", "")
+        served = await client.get("/hot-reload.js")
+        assert served.headers["content-type"].startswith("text/javascript")
+        assert 'new WebSocket("ws://test/hot-reload")' in served.text
 
         async with hot_reload_socket(app) as messages:
             assert (await messages.get())["type"] == "websocket.accept"
             (static / "site.css").write_text("body { color: red }")
             message = await asyncio.wait_for(messages.get(), timeout=10)
             assert message == {"type": "websocket.send", "text": "reload"}
+
+
+class PageParts(HTMLParser):
+    """What a page makes the browser load or run: scripts (src, inline body), styles, forms, handlers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[tuple[str, str]] = []
+        self.urls: list[tuple[str, str]] = []  # (the directive that governs it, URL)
+        self.handlers: list[str] = []  # onclick= and the like
+        self._in_script: str | None = None
+
+    @classmethod
+    def of(cls, html: str) -> PageParts:
+        parts = cls()
+        parts.feed(html)
+        return parts
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        self.handlers += [name for name in attributes if name.startswith("on")]
+        if tag == "script":
+            self._in_script = attributes.get("src", "")
+            self.scripts.append((self._in_script, ""))
+        elif tag == "link":
+            kind = "style-src" if attributes.get("rel") == "stylesheet" else "img-src"
+            self.urls.append((kind, attributes.get("href", "")))
+        elif tag == "img":
+            self.urls.append(("img-src", attributes.get("src", "")))
+        elif tag == "form":
+            self.urls.append(("form-action", attributes.get("action", "")))
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script is not None:
+            self.scripts[-1] = (self._in_script, self.scripts[-1][1] + data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_script = None
+
+
+def directives(policy: str) -> dict[str, list[str]]:
+    return {name: sources for name, *sources in (part.split() for part in policy.split(";") if part.strip())}
+
+
+def allowed(url: str, sources: list[str]) -> bool:
+    """Whether a CSP source list admits `url` (a path here under 'self', another site by its origin)."""
+    parts = urlsplit(url)
+    return "'self'" in sources if not parts.netloc else f"{parts.scheme}://{parts.netloc}" in sources
+
+
+def assert_the_policy_allows(response: httpx.Response) -> None:
+    """What a browser would check of the page against its Content-Security-Policy: every script
+    allowed (inline ones by their hash), no inline handlers, stylesheets, images and forms
+    allowed; and that no other site may frame it."""
+    policy = directives(response.headers["content-security-policy"])
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert "'unsafe-inline'" not in policy["script-src"]
+    assert "'unsafe-eval'" not in policy["script-src"]
+    parts = PageParts.of(response.text)
+    assert parts.handlers == [], "inline event handlers never run under the policy"
+    for src, body in parts.scripts:
+        if src:
+            assert allowed(src, policy["script-src"]), src
+        else:
+            digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+            assert f"'sha256-{digest}'" in policy["script-src"], "an inline script the policy refuses"
+    for directive, url in parts.urls:
+        assert allowed(url, policy.get(directive, policy.get("default-src", []))), (directive, url)
+
+
+PAGES = ["/", "/sign-in", "/sign-in?error=access_denied", "/privacy", "/app/bots/k8s-news"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_every_page_loads_only_what_its_policy_allows(path: str, tmp_path: Path) -> None:
+    async with client_for(create_app(ApiSettings(spa_dir=str(tmp_path)), local_runtime=True)) as client:
+        page = await client.get(path, headers=BROWSER)
+    assert page.headers["content-type"].startswith("text/html")
+    assert_the_policy_allows(page)
+
+
+@pytest.mark.parametrize("public_url", ["http://skybots.test", "https://skybots.test"])
+@pytest.mark.parametrize("path", ["/", "/api/bots", "/api/me", "/healthz", "/static/site.css", "/nowhere"])
+async def test_pages_and_api_answers_carry_the_security_headers(public_url: str, path: str) -> None:
+    async with client_for(app_with(public_url=public_url)) as client:
+        response = await client.get(path)
+    headers = response.headers
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert headers["x-frame-options"] == "DENY"
+    if public_url.startswith("https://"):
+        assert headers["strict-transport-security"] == "max-age=31536000"
+    else:
+        assert "strict-transport-security" not in headers
+
+
+async def test_the_api_docs_load_under_their_own_policy(client: httpx.AsyncClient) -> None:
+    """Swagger UI comes from its CDN and starts with one inline script: its policy allows both, no more."""
+    docs = await client.get("/api/docs")
+    assert docs.status_code == 200
+    assert_the_policy_allows(docs)
+    assert len([body for src, body in PageParts.of(docs.text).scripts if not src]) == 1
+    assert "'self'" not in directives(docs.headers["content-security-policy"])["script-src"]
 
 
 @asynccontextmanager

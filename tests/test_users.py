@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,6 +48,19 @@ async def test_the_first_sign_in_creates_the_user_and_later_ones_update_it(open_
     assert (again.email, again.name, again.created_at) == ("alice@example.com", "Alice B.", alice.created_at)
     assert await open_users().get(alice.id) == again
     assert await users.get(user_id(ISSUER, "5678")) is None
+
+
+async def test_a_sign_out_is_remembered_and_a_later_sign_in_keeps_it(open_users: Opener) -> None:
+    users = open_users()
+    alice, _ = await users.sign_in(ISSUER, "1234", "alice@example.org", "Alice")
+    assert alice.signed_out_at == 0
+    before = time.time()
+    await users.sign_out(alice.id)
+    signed_out = await open_users().get(alice.id)
+    assert signed_out is not None
+    assert before <= signed_out.signed_out_at <= time.time()
+    again, _ = await users.sign_in(ISSUER, "1234", "alice@example.org", "Alice")
+    assert again.signed_out_at == signed_out.signed_out_at
 
 
 async def test_of_concurrent_first_sign_ins_one_creates_the_user(open_users: Opener) -> None:

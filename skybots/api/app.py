@@ -21,9 +21,21 @@ from fastapi_events.middleware import EventHandlerASGIMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 
 from skybots import __version__
-from skybots.api import alerts, bots, local_sign_in, mail_events, observability, oidc, pages, sessions
+from skybots.api import (
+    alerts,
+    bots,
+    local_sign_in,
+    mail_events,
+    observability,
+    oidc,
+    pages,
+    security_headers,
+    sessions,
+)
 from skybots.api import events as api_events
+from skybots.api.body_limit import BodyLimit
 from skybots.api.bot_cache import BotCache
+from skybots.api.security_headers import SecurityHeaders
 from skybots.api.stats import StatsReader
 from skybots.bots import error_paths
 from skybots.mail import ConsoleMailer, Mailer, mailer_for
@@ -33,6 +45,7 @@ from skybots.stores.runs import DynamoRunHistory, RunHistory
 from skybots.stores.users import DynamoUsers, Users
 
 log = logging.getLogger(__name__)
+OPENAPI_URL = "/api/openapi.json"
 
 
 @dataclass
@@ -64,9 +77,17 @@ async def build_services(settings: ApiSettings, *, create_tables: bool = False) 
 
 
 def create_app(
-    settings: ApiSettings, services: Services | None = None, *, create_tables: bool = False
+    settings: ApiSettings,
+    services: Services | None = None,
+    *,
+    create_tables: bool = False,
+    local_runtime: bool = False,
 ) -> FastAPI:
-    """The app; `services` for tests, else built at start-up (`create_tables` for local stand-ins)."""
+    """The app; `services` for tests, else built at start-up (`create_tables` for local stand-ins).
+
+    `local_runtime` (only `skybots dev` passes it, never a setting): the local developer's
+    password-less sign-in is mounted.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -76,7 +97,7 @@ def create_app(
         )
         app.state.stats = StatsReader(ready.history, settings.namespace)
         app.state.views = bots.Views()
-        app.state.known_users = sessions.KnownUsers(ready.users)
+        app.state.known_users = sessions.KnownUsers(ready.users, ttl=settings.user_cache_seconds)
         await cache.start()
         metrics.owners = cache.owners
         stop_metrics = metrics.serve(settings.metrics_port) if settings.metrics_port else None
@@ -94,11 +115,12 @@ def create_app(
         version=__version__,
         summary="Hosted Bluesky repost bots: sign in, describe a bot, watch what it does.",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # security_headers.add_api_docs, with a policy that lets it load
         redoc_url=None,
-        openapi_url="/api/openapi.json",
+        openapi_url=OPENAPI_URL,
     )
     app.state.settings = settings
+    app.state.local_runtime = local_runtime
     app.state.metrics = metrics = observability.Metrics()
     if settings.sentry_dsn.get_secret_value():
         observability.init_sentry(settings.sentry_dsn.get_secret_value())
@@ -121,12 +143,15 @@ def create_app(
     api_events.register(events, app)
     mail_events.register(events, app)
     app.include_router(bots.router)
-    app.include_router(pages.router(settings))
+    app.include_router(pages.router(settings, local_sign_in=local_runtime))
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_middleware(BodyLimit)
     observability.install(app, metrics)
+    app.add_middleware(SecurityHeaders, https=settings.public_url.startswith("https://"))
+    security_headers.add_api_docs(app, "/api/docs", OPENAPI_URL)
 
     app.include_router(oidc.router)
-    if settings.runtime == "local":
+    if local_runtime:
         app.include_router(local_sign_in.router)
 
     @app.get("/healthz", include_in_schema=False)
@@ -135,20 +160,25 @@ def create_app(
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
-        """Ready when the Bot watch has synced and the Kubernetes API and DynamoDB answer."""
-        checks: dict[str, str] = {}
+        """Ready when the Bot watch has synced and the Kubernetes API and DynamoDB answer.
+
+        Anyone can ask: the answer is only ok or not ready, and what failed goes to the log.
+        """
+        problems: list[str] = []
         try:
             await app.state.services.kube.list(BOT, settings.namespace, app.state.bot_cache.selector)
-            checks["kubernetes"] = "ok" if app.state.bot_cache.synced.is_set() else "syncing"
+            if not app.state.bot_cache.synced.is_set():
+                problems.append("kubernetes: the Bot watch is still syncing")
         except Exception as error:
-            checks["kubernetes"] = f"{type(error).__name__}: {error}"
+            problems.append(f"kubernetes: {type(error).__name__}: {error}")
         try:
             await app.state.services.users.ready()
-            checks["dynamodb"] = "ok"
         except Exception as error:
-            checks["dynamodb"] = f"{type(error).__name__}: {error}"
-        healthy = all(value == "ok" for value in checks.values())
-        return JSONResponse(checks, status_code=200 if healthy else 503)
+            problems.append(f"dynamodb: {type(error).__name__}: {error}")
+        if problems:
+            log.warning("not ready: %s", "; ".join(problems))
+            return JSONResponse({"status": "not ready"}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     return app
 

@@ -1,9 +1,11 @@
 """/api/bots: a signed-in user's bots, as Bot resources in the cluster.
 
-Every bot is a Bot named `<name>-<owner>` (owner: the first 8 characters of the user's id),
-labelled with its owner, with its app password in a Secret the Bot owns. A user only ever
-reaches their own bots: another user's bot is a 404, like one that does not exist. Reads come
-from the watch-backed BotCache; writes go to the API server and are remembered at once.
+Every bot is a Bot named `<name>-<owner>` (owner: the first 16 hex characters, 64 bits, of the
+user's id), labelled with its owner, with its app password in a Secret the Bot owns. Bots made
+when the owner part was 8 characters (32 bits: two of 69,000 users shared one) keep their names
+and are found under either. A user only ever reaches their own bots (the owner label says whose
+a Bot is, whatever its name): another user's bot is a 404, like one that does not exist. Reads
+come from the watch-backed BotCache; writes go to the API server and are remembered at once.
 """
 
 from __future__ import annotations
@@ -72,7 +74,9 @@ router = APIRouter(
     },
 )
 
-NAME_LENGTH = bots.MAX_BOT_NAME_LENGTH - 9  # room for "-<owner>"
+OWNER_CHARS = 16
+LEGACY_OWNER_CHARS = 8  # the owner part of the names of bots made before 64-bit owners
+NAME_LENGTH = bots.MAX_BOT_NAME_LENGTH - 1 - OWNER_CHARS  # room for "-<owner>"
 PASSWORD_KEY = "app-password"
 RUNS_LOOKBACK = timedelta(days=30)
 
@@ -141,7 +145,7 @@ class JobStarted(WireModel):
 
 
 def resource_name(user: User, name: str) -> str:
-    return f"{name}-{user.id[:8]}"
+    return f"{name}-{user.id[:OWNER_CHARS]}"
 
 
 def secret_name(resource: str) -> str:
@@ -210,21 +214,31 @@ def _json(content: bytes, status_code: int = 200) -> Response:
     return Response(content, status_code=status_code, media_type="application/json")
 
 
+def find_owned(cache: BotCache, user: User, name: str) -> dict[str, Any] | None:
+    """The user's bot by name, under its name of now or of before 64-bit owners; never anyone else's."""
+    for resource in (resource_name(user, name), f"{name}-{user.id[:LEGACY_OWNER_CHARS]}"):
+        bot = cache.get(resource)
+        if bot is not None and bot["metadata"].get("labels", {}).get(OWNER_LABEL) == user.id:
+            return bot
+    return None
+
+
 def owned(cache: BotCache, user: User, name: str) -> dict[str, Any]:
     """The user's bot by name; 404 for anyone else's, exactly as for one that does not exist."""
-    bot = cache.get(resource_name(user, name))
-    if bot is None or bot["metadata"].get("labels", {}).get(OWNER_LABEL) != user.id:
+    bot = find_owned(cache, user, name)
+    if bot is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"You have no bot named {name!r}.")
     return bot
 
 
 def full_spec(spec: dict[str, Any], resource: str) -> BotSpec:
-    """The spec with the platform's Secret reference; BotSpecError names what is wrong."""
-    account = {
-        **spec.get("account", {}),
-        "credentialsSecretRef": {"name": secret_name(resource), "key": PASSWORD_KEY},
-    }
-    return validate_spec({**spec, "account": account})
+    """The spec with the platform's Secret reference; BotSpecError names what is wrong (an
+    account that is no object too: it is then left as it is, for the model to name)."""
+    account = spec.get("account")
+    if isinstance(account, dict):
+        ref = {"name": secret_name(resource), "key": PASSWORD_KEY}
+        spec = {**spec, "account": {**account, "credentialsSecretRef": ref}}
+    return validate_spec(spec)
 
 
 def _mirror(user: User, name: str, spec: BotSpec | None) -> None:
@@ -273,6 +287,8 @@ async def create_bot(
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, f"You have {len(mine)} bots, the most one user may have."
         )
+    if find_owned(cache, user, body.name) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"You already have a bot named {body.name!r}.")
     resource = resource_name(user, body.name)
     spec = _validated(body.spec.model_dump(mode="json", by_alias=True, exclude_none=True), resource)
     labels = {
@@ -310,7 +326,8 @@ async def update_bot(
     bot = owned(cache, user, name)
     spec = bots.BotSpec.model_validate(bot["spec"])
     if body.spec is not None:
-        if "account" in body.spec and "credentialsSecretRef" in (body.spec["account"] or {}):
+        account = body.spec.get("account")
+        if isinstance(account, dict) and "credentialsSecretRef" in account:
             raise _invalid([("spec.account.credentialsSecretRef", "is set by the platform")])
         current = view(bot).spec.model_dump(mode="json", by_alias=True, exclude_none=True)
         spec = _validated(merge_patch(current, body.spec), bot["metadata"]["name"])

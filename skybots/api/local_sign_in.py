@@ -1,7 +1,8 @@
 """Sign-in for the local runtime (`skybots dev`): one local user, no provider, development only.
 
-Mounted only when the API runs as the local runtime; even then the route checks the runtime
-again, so a cluster deployment can never sign anyone in without Google (or its provider).
+Mounted only by `skybots dev` (`create_app(..., local_runtime=True)`), never by a setting: `skybots
+api` cannot sign anyone in without Google (or its provider), whatever its environment. The route
+checks the app's flag again, so a router included by mistake still refuses.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ async def sign_in_locally(
     request: Request, next_path: Annotated[str, Query(alias="next")] = DEFAULT_NEXT
 ) -> RedirectResponse:
     """Start a session for the local user; refused unless this is the local runtime."""
-    settings: ApiSettings = request.app.state.settings
-    if settings.runtime != "local":
+    if request.app.state.local_runtime is not True:
         raise HTTPException(status.HTTP_404_NOT_FOUND)
+    settings: ApiSettings = request.app.state.settings
     user, created = await request.app.state.services.users.sign_in(ISSUER, SUBJECT, EMAIL, NAME)
     if created:
         dispatch(USER_SIGNED_UP, {"id": user.id, "email": user.email, "name": user.name})

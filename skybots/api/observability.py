@@ -15,6 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from skybots import __version__
+from skybots.api.sessions import CSRF_HEADER
 
 REQUEST_ID_HEADER = "X-Request-ID"
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -121,14 +122,17 @@ def install(app: FastAPI, metrics: Metrics) -> None:
 
 
 def init_sentry(dsn: str) -> None:
-    """Errors to Sentry, without request bodies or local variables (they carry app passwords), cookies or users."""
+    """Errors to Sentry, without request bodies or local variables (they carry app passwords), cookies,
+    users or the CSRF token (Sentry's own list of headers to scrub spells it differently)."""
     import sentry_sdk
+    from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 
     sentry_sdk.init(
         dsn=dsn,
         send_default_pii=False,
         max_request_body_size="never",
         include_local_variables=False,  # frames of the request hold its body
+        event_scrubber=EventScrubber(denylist=[*DEFAULT_DENYLIST, CSRF_HEADER.lower()]),
         traces_sample_rate=0.0,
         release=f"skybots@{__version__}",
     )

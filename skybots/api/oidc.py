@@ -36,6 +36,7 @@ from joserfc.errors import JoseError
 from pydantic import BaseModel, Field
 
 from skybots.api import sessions
+from skybots.api.bots import Problem
 from skybots.api.events import USER_SIGNED_UP
 from skybots.settings import ApiSettings
 
@@ -186,11 +187,14 @@ async def callback(request: Request, client: Client) -> Response:
     return RedirectResponse(next_path, status_code=status.HTTP_303_SEE_OTHER)
 
 
-@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(request: Request, _: sessions.SignedIn) -> None:
-    """End the session (the SPA sends its CSRF token). The cookie is cleared in the browser; a
-    copy of it kept elsewhere stays valid until it expires, as signed cookie sessions do."""
-    sessions.end(request)
+SIGNED_OUT: dict[int | str, dict[str, Any]] = {401: {"model": Problem, "description": "Not signed in."}}
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_OUT)
+async def logout(request: Request, user: sessions.SignedIn) -> None:
+    """Sign out (the SPA sends its CSRF token): the cookie is cleared in the browser, and every
+    session of the user, any copy of this cookie included, is refused from now on."""
+    await sessions.end(request, user)
 
 
 class Me(BaseModel):
@@ -202,6 +206,6 @@ class Me(BaseModel):
     csrf_token: str = Field(serialization_alias="csrfToken")
 
 
-@router.get("/api/me")
+@router.get("/api/me", responses=SIGNED_OUT)
 async def me(request: Request, user: sessions.SignedIn) -> Me:
     return Me(id=user.id, email=user.email, name=user.name, csrf_token=sessions.csrf_token(request))

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -30,6 +30,7 @@ HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 BUILT_SPA = STATIC / "app"
+HOT_RELOAD_SCRIPT = Markup('<script src="/hot-reload.js"></script>')
 
 # Codes the sign-in flow redirects with (/sign-in?error=<code>). Anything else gets the generic
 # message: the code itself is never shown, so a crafted link cannot put words on the page.
@@ -57,17 +58,20 @@ def spa_directory(settings: ApiSettings) -> Path | None:
     return None
 
 
-def router(settings: ApiSettings) -> APIRouter:
-    """The pages, /static, /app and, with `dev_reload`, a reload socket that the pages listen to."""
+def router(settings: ApiSettings, *, local_sign_in: bool = False) -> APIRouter:
+    """The pages, /static, /app and, with `dev_reload`, a reload socket that the pages listen to.
+
+    `local_sign_in`: the sign-in page offers the local developer's sign-in (`skybots dev` only).
+    """
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
     )
-    environment.globals["hot_reload"] = ""  # with dev_reload, each page's context holds the script
-    environment.globals["local_runtime"] = settings.runtime == "local"
+    environment.globals["hot_reload"] = HOT_RELOAD_SCRIPT if settings.dev_reload else ""
+    environment.globals["local_runtime"] = local_sign_in
     templates = Jinja2Templates(env=environment)
-    pages = _with_hot_reload(templates) if settings.dev_reload else APIRouter(include_in_schema=False)
+    pages = _with_hot_reload() if settings.dev_reload else APIRouter(include_in_schema=False)
 
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(request, f"pages/{name}", context, status_code=status_code)
@@ -102,8 +106,12 @@ def router(settings: ApiSettings) -> APIRouter:
     return pages
 
 
-def _with_hot_reload(templates: Jinja2Templates) -> APIRouter:
-    """Development: pages reload themselves when a template or the stylesheet changes (arel)."""
+def _with_hot_reload() -> APIRouter:
+    """Development: pages reload themselves when a template or the stylesheet changes (arel).
+
+    arel's script is served as a file of this site, not inline, so the pages' policy (no inline
+    scripts, security_headers.py) holds in development too.
+    """
     import arel
 
     hot_reload = arel.HotReload(paths=[arel.Path(str(TEMPLATES)), arel.Path(str(STATIC))])
@@ -116,11 +124,14 @@ def _with_hot_reload(templates: Jinja2Templates) -> APIRouter:
         finally:
             await hot_reload.shutdown()
 
-    def script(request: Request) -> dict[str, Any]:
-        socket = request.base_url.replace(scheme="wss" if request.url.scheme == "https" else "ws")
-        return {"hot_reload": Markup(hot_reload.script(f"{socket}hot-reload"))}
-
-    templates.context_processors.append(script)
     pages = APIRouter(include_in_schema=False, lifespan=watching)
     pages.routes.append(WebSocketRoute("/hot-reload", hot_reload, name="hot_reload"))
+
+    @pages.get("/hot-reload.js")
+    async def hot_reload_script(request: Request) -> Response:
+        socket = request.base_url.replace(scheme="wss" if request.url.scheme == "https" else "ws")
+        tag = hot_reload.script(f"{socket}hot-reload")
+        script = tag.strip().removeprefix("<script>").removesuffix("</script>")
+        return Response(script, media_type="text/javascript")
+
     return pages

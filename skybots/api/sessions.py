@@ -1,9 +1,14 @@
 """Who is signed in: a signed session cookie, and a CSRF token for every state-changing request.
 
 The cookie is Starlette's signed session (itsdangerous): HttpOnly, SameSite=Lax, Secure when
-the API is served over https, and it expires. It holds the user's id and a CSRF token; a
-request that changes anything must echo that token in the `X-CSRF-Token` header, which another
-site's page cannot read.
+the API is served over https, and it expires. It holds the user's id, when it was issued and a
+CSRF token; a request that changes anything must echo that token in the `X-CSRF-Token` header,
+which another site's page cannot read.
+
+Signing out records the moment in the user's record (`User.signed_out_at`): every session issued
+before it, every copy of every cookie of that user, is refused from then on. The check costs
+nothing per request (the user is read anyway, and kept `user_cache_seconds`): it holds at once on
+the replica that signed the user out, and within `user_cache_seconds` on the others.
 """
 
 from __future__ import annotations
@@ -24,12 +29,21 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 def start(request: Request, user: User, *, days: int) -> None:
     """Sign the user in: a fresh session (never a reused one) with its own CSRF token."""
     request.session.clear()
+    now = time.time()
     request.session.update(
-        {"user": user.id, "csrf": secrets.token_urlsafe(24), "expires": int(time.time()) + days * 86400}
+        {
+            "user": user.id,
+            "csrf": secrets.token_urlsafe(24),
+            "issued": now,
+            "expires": int(now) + days * 86400,
+        }
     )
 
 
-def end(request: Request) -> None:
+async def end(request: Request, user: User) -> None:
+    """Sign the user out: this cookie, and every other session they have (copies included)."""
+    await request.app.state.services.users.sign_out(user.id)
+    request.app.state.known_users.forget(user.id)
     request.session.clear()
 
 
@@ -48,7 +62,7 @@ async def current_user(request: Request) -> User:
     ):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"Missing or wrong {CSRF_HEADER} header.")
     user: User | None = await request.app.state.known_users.get(session["user"])
-    if user is None:
+    if user is None or float(session.get("issued", 0)) < user.signed_out_at:
         session.clear()
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Sign in first.")
     return user
@@ -58,7 +72,7 @@ SignedIn = Annotated[User, Depends(current_user)]
 
 
 class KnownUsers:
-    """Users by id, kept a minute: every request needs its user, and DynamoDB is a network away."""
+    """Users by id, kept `ttl` seconds: every request needs its user, and DynamoDB is a network away."""
 
     def __init__(self, users: Users, ttl: float = 60) -> None:
         self._users, self._ttl = users, ttl
@@ -72,3 +86,7 @@ class KnownUsers:
                 self._known.clear()
             self._known[user_id] = cached
         return cached[1]
+
+    def forget(self, user_id: str) -> None:
+        """Read the user again on their next request (they signed out here)."""
+        self._known.pop(user_id, None)

@@ -54,13 +54,13 @@ def build(
     else:
         cache = MemoryCache()
     api_settings = ApiSettings(
-        runtime="local",
         public_url=public_url,
         namespace=settings.namespace,
         session_secret=_session_secret(data),
         metrics_port=0,
     )
-    app = create_app(api_settings, Services(kube=kube, users=users, history=history, mailer=ConsoleMailer()))
+    services = Services(kube=kube, users=users, history=history, mailer=ConsoleMailer())
+    app = create_app(api_settings, services, local_runtime=True)
     controller = LocalController(
         kube,
         history,

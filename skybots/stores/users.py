@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -33,6 +34,8 @@ class User:
     email: str
     name: str
     created_at: datetime
+    signed_out_at: float = 0.0
+    """When the user last signed out (epoch seconds): sessions issued until then are refused."""
 
 
 class Users(Protocol):
@@ -41,6 +44,10 @@ class Users(Protocol):
         ...
 
     async def get(self, user_id: str) -> User | None: ...
+
+    async def sign_out(self, user_id: str) -> None:
+        """Record that every session of the user issued until now is signed out."""
+        ...
 
     async def mirror_bot(
         self, owner: str, name: str, summary: dict[str, Any], *, deleted: bool = False
@@ -132,6 +139,16 @@ class DynamoUsers:
             email=found["email"]["S"],
             name=found["name"]["S"],
             created_at=datetime.fromisoformat(found["createdAt"]["S"]),
+            signed_out_at=float(found.get("signedOutAt", {}).get("N", 0)),
+        )
+
+    async def sign_out(self, user_id: str) -> None:
+        await asyncio.to_thread(
+            self._client.update_item,
+            TableName=self._table,
+            Key={"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PROFILE"}},
+            UpdateExpression="SET signedOutAt = :t",
+            ExpressionAttributeValues={":t": {"N": repr(time.time())}},
         )
 
     async def mirror_bot(
@@ -190,6 +207,7 @@ CREATE TABLE IF NOT EXISTS mirrored_bots (
     owner TEXT NOT NULL, name TEXT NOT NULL, summary TEXT NOT NULL, created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL, deleted_at TEXT, PRIMARY KEY (owner, name)
 );
+CREATE TABLE IF NOT EXISTS signed_out (id TEXT PRIMARY KEY, signed_out_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS claimed_alerts (
     owner TEXT NOT NULL, alert TEXT NOT NULL, sent_at TEXT NOT NULL, PRIMARY KEY (owner, alert)
 );
@@ -236,12 +254,23 @@ class SqliteUsers:
     @staticmethod
     def _get(db: sqlite3.Connection, uid: str) -> User | None:
         row = db.execute(
-            "SELECT issuer, subject, email, name, created_at FROM users WHERE id = ?", (uid,)
+            "SELECT issuer, subject, email, name, created_at, coalesce(signed_out_at, 0) FROM users"
+            " LEFT JOIN signed_out USING (id) WHERE id = ?",
+            (uid,),
         ).fetchone()
         if row is None:
             return None
-        issuer, subject, email, name, created_at = row
-        return User(uid, issuer, subject, email, name, datetime.fromisoformat(created_at))
+        issuer, subject, email, name, created_at, signed_out_at = row
+        return User(uid, issuer, subject, email, name, datetime.fromisoformat(created_at), signed_out_at)
+
+    async def sign_out(self, user_id: str) -> None:
+        await self._db.run(
+            lambda db: db.execute(
+                "INSERT INTO signed_out VALUES (?, ?) ON CONFLICT (id) DO UPDATE"
+                " SET signed_out_at = excluded.signed_out_at",
+                (user_id, time.time()),
+            )
+        )
 
     async def mirror_bot(
         self, owner: str, name: str, summary: dict[str, Any], *, deleted: bool = False

@@ -85,7 +85,7 @@ class Api:
             ISSUER, f"sub-{name}", f"{name}@example.com", name.title()
         )
         csrf = secrets.token_urlsafe(16)
-        session = {"user": user.id, "csrf": csrf, "expires": int(time.time()) + 3600}
+        session = {"user": user.id, "csrf": csrf, "issued": time.time(), "expires": int(time.time()) + 3600}
         cookie = itsdangerous.TimestampSigner(SESSION_SECRET).sign(
             base64.b64encode(json.dumps(session).encode())
         )
