@@ -408,7 +408,7 @@ async def test_a_copy_of_the_cookie_replayed_after_logout_is_refused_on_every_re
     refused there at once, and on a replica that had read the user before within its
     user_cache_seconds; a new sign-in of the user still works."""
     secret = api.settings.session_secret.get_secret_value()
-    other = make_api(session_secret=secret, user_cache_seconds=1, metrics_port=0)
+    other = make_api(session_secret=secret, user_cache_seconds=1)
     async with api.browser() as browser, other.browser() as attacker:
         me = await signed_in(browser, oidc_provider, ALICE)
         copy = {COOKIE: browser.cookies[COOKIE]}

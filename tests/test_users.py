@@ -55,10 +55,10 @@ async def test_a_sign_out_is_remembered_and_a_later_sign_in_keeps_it(open_users:
     alice, _ = await users.sign_in(ISSUER, "1234", "alice@example.org", "Alice")
     assert alice.signed_out_at == 0
     before = time.time()
-    await users.sign_out(alice.id)
+    moment = await users.sign_out(alice.id)
     signed_out = await open_users().get(alice.id)
     assert signed_out is not None
-    assert before <= signed_out.signed_out_at <= time.time()
+    assert before <= signed_out.signed_out_at == moment <= time.time()
     again, _ = await users.sign_in(ISSUER, "1234", "alice@example.org", "Alice")
     assert again.signed_out_at == signed_out.signed_out_at
 

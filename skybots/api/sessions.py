@@ -13,6 +13,7 @@ the replica that signed the user out, and within `user_cache_seconds` on the oth
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from typing import Annotated, Any
@@ -42,8 +43,9 @@ def start(request: Request, user: User, *, days: int) -> None:
 
 async def end(request: Request, user: User) -> None:
     """Sign the user out: this cookie, and every other session they have (copies included)."""
-    await request.app.state.services.users.sign_out(user.id)
-    request.app.state.known_users.forget(user.id)
+    moment = await request.app.state.services.users.sign_out(user.id)
+    # Remembered as written: a read of the store now could still answer the record of before.
+    request.app.state.known_users.remember(dataclasses.replace(user, signed_out_at=moment))
     request.session.clear()
 
 
@@ -87,6 +89,6 @@ class KnownUsers:
             self._known[user_id] = cached
         return cached[1]
 
-    def forget(self, user_id: str) -> None:
-        """Read the user again on their next request (they signed out here)."""
-        self._known.pop(user_id, None)
+    def remember(self, user: User) -> None:
+        """The user as this replica just changed them (signed out)."""
+        self._known[user.id] = (time.monotonic() + self._ttl, user)

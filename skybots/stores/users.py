@@ -45,8 +45,8 @@ class Users(Protocol):
 
     async def get(self, user_id: str) -> User | None: ...
 
-    async def sign_out(self, user_id: str) -> None:
-        """Record that every session of the user issued until now is signed out."""
+    async def sign_out(self, user_id: str) -> float:
+        """Record that every session of the user issued until now is signed out; that moment."""
         ...
 
     async def mirror_bot(
@@ -142,14 +142,16 @@ class DynamoUsers:
             signed_out_at=float(found.get("signedOutAt", {}).get("N", 0)),
         )
 
-    async def sign_out(self, user_id: str) -> None:
+    async def sign_out(self, user_id: str) -> float:
+        moment = time.time()
         await asyncio.to_thread(
             self._client.update_item,
             TableName=self._table,
             Key={"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PROFILE"}},
             UpdateExpression="SET signedOutAt = :t",
-            ExpressionAttributeValues={":t": {"N": repr(time.time())}},
+            ExpressionAttributeValues={":t": {"N": repr(moment)}},
         )
+        return moment
 
     async def mirror_bot(
         self, owner: str, name: str, summary: dict[str, Any], *, deleted: bool = False
@@ -263,14 +265,16 @@ class SqliteUsers:
         issuer, subject, email, name, created_at, signed_out_at = row
         return User(uid, issuer, subject, email, name, datetime.fromisoformat(created_at), signed_out_at)
 
-    async def sign_out(self, user_id: str) -> None:
+    async def sign_out(self, user_id: str) -> float:
+        moment = time.time()
         await self._db.run(
             lambda db: db.execute(
                 "INSERT INTO signed_out VALUES (?, ?) ON CONFLICT (id) DO UPDATE"
                 " SET signed_out_at = excluded.signed_out_at",
-                (user_id, time.time()),
+                (user_id, moment),
             )
         )
+        return moment
 
     async def mirror_bot(
         self, owner: str, name: str, summary: dict[str, Any], *, deleted: bool = False

@@ -34,6 +34,7 @@ def signin_settings(provider: OidcProvider, **overrides: Any) -> ApiSettings:
         "oidc_client_secret": provider.client_secret,
         "session_secret": secrets.token_urlsafe(32),
         "aws_region": REGION,
+        "metrics_port": 0,  # no metrics server: two apps at once (two replicas, two test runs) would share its port
         **overrides,
     }
     return ApiSettings(**values)
