@@ -362,6 +362,18 @@ async def test_owners_whose_ids_share_32_bits_neither_see_nor_touch_each_others_
     assert [bot["metadata"]["labels"][OWNER_LABEL] for bot in await api.kube.list(BOT, NS)] == [alice.user.id]
 
 
+async def test_the_longest_name_leaves_room_for_the_owner_and_the_cronjob(
+    api: Api, alice: UserClient
+) -> None:
+    """31 characters, and "-<16 of the owner>": a Bot of 48, a CronJob bot-<Bot> of 52 (Kubernetes' most)."""
+    too_long = await alice.post("/api/bots", json=new_bot(name="n" * 32))
+    assert too_long.status_code == 422
+    assert [error["field"] for error in too_long.json()["detail"]] == ["name"]
+    await created(alice, name="n" * 31)
+    [bot] = await api.kube.list(BOT, NS)
+    assert len(f"bot-{bot['metadata']['name']}") == 52
+
+
 async def test_a_bot_named_with_the_8_character_owner_of_before_keeps_working(
     api: Api, alice: UserClient, bob: UserClient
 ) -> None:
