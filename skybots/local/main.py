@@ -7,7 +7,6 @@ import logging
 import uvicorn
 
 from skybots.api.observability import configure_logging
-from skybots.bluesky.egress import PRIVATE_ADDRESSES_ALLOWED
 from skybots.local.runtime import StartingBot, build, ensure_bot, running
 from skybots.settings import LocalSettings
 
@@ -22,9 +21,6 @@ async def serve(host: str, port: int, starting: StartingBot | None, *, log_forma
         "uvicorn.access",
     ):  # every request and tick: the access log has them
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    PRIVATE_ADDRESSES_ALLOWED.set(
-        True
-    )  # bots here may use http and loopback: Bluesky's network on this machine
     settings = LocalSettings()
     url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
     runtime = build(settings, url)

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from skybots.api.app import Services, create_app
 from skybots.api.sessions import CSRF_HEADER
+from skybots.bluesky.egress import PRIVATE_ADDRESSES_ALLOWED
 from skybots.local.controller import LocalController
 from skybots.mail import ConsoleMailer
 from skybots.settings import ApiSettings, LocalSettings, OperatorSettings
@@ -74,14 +75,21 @@ def build(
 
 @contextlib.asynccontextmanager
 async def running(runtime: LocalRuntime) -> AsyncIterator[LocalRuntime]:
-    """The app's start-up (its Bot cache) and the controller, stopped in reverse order."""
-    async with runtime.app.router.lifespan_context(runtime.app):
-        await runtime.controller.start()
-        try:
-            yield runtime
-        finally:
-            await runtime.controller.stop()
-            await runtime.cache.close()
+    """The app's start-up (its Bot cache) and the controller, stopped in reverse order.
+
+    While it runs, bots may use http and loopback services: Bluesky's network on this machine.
+    """
+    allowed = PRIVATE_ADDRESSES_ALLOWED.set(True)
+    try:
+        async with runtime.app.router.lifespan_context(runtime.app):
+            await runtime.controller.start()
+            try:
+                yield runtime
+            finally:
+                await runtime.controller.stop()
+                await runtime.cache.close()
+    finally:
+        PRIVATE_ADDRESSES_ALLOWED.reset(allowed)
 
 
 def _session_secret(data: Path) -> str:
