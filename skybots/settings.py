@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -18,6 +18,13 @@ def _comma_separated(value: Any) -> Any:
 
 # A list in one variable: "a, b, c".
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(_comma_separated)]
+
+# A Kubernetes CPU quantity: "500m", "1", "1.5".
+CpuQuantity = Annotated[str, Field(pattern=r"^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$")]
+
+
+def _millicores(quantity: str) -> float:
+    return float(quantity[:-1]) if quantity.endswith("m") else float(quantity) * 1000
 
 
 class OperatorSettings(BaseSettings):
@@ -38,8 +45,10 @@ class OperatorSettings(BaseSettings):
     """ServiceAccount of reposter pods; it needs no Kubernetes API access (no token is mounted)."""
     reposter_env_secret: str = "skybots-reposter-env"
     """Optional Secret whose keys become environment variables of reposter pods (e.g. AWS keys)."""
-    reposter_cpu_request: str = "50m"
+    reposter_cpu_request: CpuQuantity = "50m"
     """CPU request of a reposter pod (a run mostly waits on the network)."""
+    reposter_cpu_limit: CpuQuantity = "500m"
+    """CPU limit of a reposter pod: what one bot's run can take of a node, whatever its settings."""
     reposter_memory_request: str = "64Mi"
     """Memory request of a reposter pod."""
     reposter_memory_limit: str = "128Mi"
@@ -77,6 +86,16 @@ class OperatorSettings(BaseSettings):
     """Port of the operator's Prometheus metrics (0: no metrics server)."""
     liveness_endpoint: str = "http://0.0.0.0:8080/healthz"
     """Where Kopf serves the liveness probe (empty: none)."""
+
+    @model_validator(mode="after")
+    def _cpu_limit_covers_the_request(self) -> OperatorSettings:
+        """Kubernetes refuses a pod whose request exceeds its limit: every bot's CronJob would fail."""
+        if _millicores(self.reposter_cpu_request) > _millicores(self.reposter_cpu_limit):
+            raise ValueError(
+                f"reposter_cpu_limit {self.reposter_cpu_limit} is below reposter_cpu_request"
+                f" {self.reposter_cpu_request}"
+            )
+        return self
 
 
 class ApiSettings(BaseSettings):

@@ -46,3 +46,21 @@ def test_every_local_runtime_setting_is_documented(name: str) -> None:
 def test_namespaces_come_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SKYBOTS_NAMESPACES", "team-a, team-b")
     assert OperatorSettings().namespaces == ["team-a", "team-b"]
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"SKYBOTS_REPOSTER_CPU_LIMIT": "lots"}, "reposter_cpu_limit"),
+        ({"SKYBOTS_REPOSTER_CPU_REQUEST": "1.5", "SKYBOTS_REPOSTER_CPU_LIMIT": "500m"}, "reposter_cpu_limit"),
+    ],
+    ids=["not-a-quantity", "below-the-request"],
+)
+def test_a_reposter_cpu_limit_kubernetes_would_refuse_is_refused_at_start(
+    environ: dict[str, str], named: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Otherwise every bot's CronJob would fail at the API server, one by one."""
+    for variable, value in environ.items():
+        monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=named):
+        OperatorSettings()

@@ -142,6 +142,11 @@ def test_the_reposter_pods_the_operator_makes_are_locked_down_too(
     cron_job = render_cron_job(bot, spec, settings, credentials_found=True)
     pod = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     _assert_locked_down("the reposter", pod)
+    [container] = pod["containers"]
+    assert container["resources"]["limits"] == {
+        "cpu": settings.reposter_cpu_limit,
+        "memory": settings.reposter_memory_limit,
+    }, "a run's CPU is bounded"
     # ...as the ServiceAccount the manifests make, which nothing grants anything.
     account = named(path, "ServiceAccount", pod["serviceAccountName"])
     assert account["automountServiceAccountToken"] is False

@@ -64,7 +64,11 @@ class Harness:
 @pytest.fixture
 async def harness(cluster: Any, aws: str) -> AsyncIterator[Harness]:
     settings = settings_for_tests(
-        NS, aws, kubernetes_server=str(cluster.url), reposter_image="registry.example/skybots-reposter:1.2.3"
+        NS,
+        aws,
+        kubernetes_server=str(cluster.url),
+        reposter_image="registry.example/skybots-reposter:1.2.3",
+        reposter_cpu_limit="750m",
     )
     api = Api(str(cluster.url), NS)
     yield Harness(api, settings, cluster)
@@ -122,6 +126,8 @@ async def test_a_bot_becomes_a_configmap_and_a_cronjob_and_is_ready(running: Har
     pod = spec["jobTemplate"]["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["image"] == "registry.example/skybots-reposter:1.2.3"
+    # A run's CPU is bounded: whatever a tenant's bot does, it cannot take a node's cores.
+    assert container["resources"]["limits"] == {"cpu": "750m", "memory": "128Mi"}
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["automountServiceAccountToken"] is False

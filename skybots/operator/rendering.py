@@ -164,7 +164,7 @@ def _cron_job(
         "envFrom": [{"secretRef": {"name": settings.reposter_env_secret, "optional": True}}],
         "resources": {
             "requests": {"cpu": settings.reposter_cpu_request, "memory": settings.reposter_memory_request},
-            "limits": {"memory": settings.reposter_memory_limit},
+            "limits": {"cpu": settings.reposter_cpu_limit, "memory": settings.reposter_memory_limit},
         },
         "securityContext": {
             "allowPrivilegeEscalation": False,
