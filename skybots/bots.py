@@ -237,11 +237,12 @@ def _check_max_age(value: str) -> str:
     return value
 
 
-def _check_regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as error:
-        raise ValueError(f"is not a valid regular expression: {error}") from None
+def _check_pattern(value: str) -> str:
+    """A user's pattern must be one RE2 compiles within its memory bound (see skybots.patterns)."""
+    from skybots.patterns import pattern_error
+
+    if error := pattern_error(value):
+        raise ValueError(error)
     return value
 
 
@@ -266,7 +267,7 @@ def _disjoint(first: list[str], second: list[str], fold: bool = True) -> list[st
 
 
 Word = Annotated[str, Field(min_length=1, max_length=100)]
-Regex = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_check_regex)]
+Regex = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_check_pattern)]
 Tag = Annotated[str, Field(min_length=1, max_length=64), Matches(TAG, "a hashtag without '#' and spaces")]
 Language = Annotated[str, Field(max_length=35), Matches(LANGUAGE, "a language code such as en or pt-BR")]
 Label = Annotated[
@@ -459,9 +460,9 @@ class Filters(WireModel):
     exclude_words: list[Word] = Field(default_factory=list, max_length=50)
     """Posts containing any of these words are skipped (case-insensitive; text, alt text, quotes)."""
     include_patterns: list[Regex] = Field(default_factory=list, max_length=20)
-    """When not empty, a post must match one of these regular expressions (Python syntax, case-insensitive)."""
+    """When not empty, a post must match one of these regular expressions (RE2 syntax, case-insensitive: no lookaround or backreferences; \\w, \\d and \\b are ASCII, \\p{L} is any letter)."""
     exclude_patterns: list[Regex] = Field(default_factory=list, max_length=20)
-    """Posts matching any of these regular expressions are skipped (Python syntax, case-insensitive)."""
+    """Posts matching any of these regular expressions are skipped (RE2 syntax, case-insensitive: no lookaround or backreferences; \\w, \\d and \\b are ASCII, \\p{L} is any letter)."""
     include_hashtags: list[Tag] = Field(default_factory=list, max_length=20)
     """When not empty, a post must carry one of these hashtags (without '#')."""
     exclude_hashtags: list[Tag] = Field(default_factory=list, max_length=20)

@@ -103,6 +103,7 @@ async def test_bad_input_is_a_422_naming_the_field_and_changes_nothing(api: Api,
         "spec.sources[0].tag": new_bot(sources=[{"type": "hashtag", "tag": "#python"}]),
         "spec.schedule": new_bot(schedule="61 * * * *"),
         "spec.limits.perRun": new_bot(limits={"perRun": 50, "perHour": 10}),
+        "spec.filters.includePatterns[1]": new_bot(filters={"includePatterns": ["ok", r"(\w+) \1"]}),
         "appPassword": {k: v for k, v in new_bot().items() if k != "appPassword"},
     }
     for field, body in cases.items():

@@ -904,3 +904,42 @@ def test_patterns_are_case_insensitive_python_regexes_over_every_text():
 def test_patterns_see_composed_text():
     post = make_post(unicodedata.normalize("NFD", "Crème brûlée"))
     assert check(post, excludePatterns=["crème"]) == Rejection.EXCLUDED_PATTERN
+
+
+# Posts made to make a backtracking engine try every way to split them. Python's re needs about 10 s
+# for `(a+)+$` over 26 characters, twice that for each one more; these are 100,000 characters long.
+HOSTILE = {
+    "nested-quantifiers": (r"(a+)+$", "a" * 100_000 + "!", False),
+    "overlapping-alternatives": (r"(a|aa)+b", "a" * 100_000, False),
+    "polynomial": (r"(.*a){20}", "a" * 19 + "b" * 100_000, False),
+    "words-and-spaces": (r"^(\w+\s?)+$", "word " * 20_000 + "!", False),
+    "automaton-blowup": (r"[ab]*a[ab]{20}x", "ab" * 50_000, False),
+    "found-at-the-end": (r"(a+)+$", "!" + "a" * 100_000, True),
+}
+
+
+# A stop, not a measurement: each case takes under 50 ms here, building the post included (RE2 is
+# linear in the text; in automaton-blowup its DFA keeps running out of its memory budget and it goes
+# on without); 10 s leaves room for a busy machine, and a backtracking engine would not finish
+# before the sun goes out.
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(("pattern", "text", "matches"), HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_pattern_built_to_backtrack_judges_a_100000_character_post_in_linear_time(
+    pattern: str, text: str, matches: bool
+) -> None:
+    post = make_post(text)
+    assert check(post, includePatterns=[pattern]) == (None if matches else Rejection.MISSING_PATTERN)
+    assert check(post, excludePatterns=[pattern]) == (Rejection.EXCLUDED_PATTERN if matches else None)
+
+
+def test_patterns_fold_case_across_scripts_and_their_perl_classes_are_ascii_as_in_re2():
+    """Where RE2 and Python's re differ, what a bot's patterns do (the fields' descriptions say so)."""
+    post = make_post("ΣΊΣΥΦΟΣ ordered CRÈME BRÛLÉE at the café 🐍 on day ٣")
+    assert check(post, includePatterns=["σίσυφος"]) is None  # final sigma too
+    assert check(post, includePatterns=["crème brûlée"]) is None
+    assert check(post, includePatterns=[r"the \p{L}+ . on"]) is None, "\\p{L}: any letter; '.': one emoji"
+    assert check(post, includePatterns=[r"\p{Greek}{7}"]) is None, "Unicode scripts"
+    # \w, \d, \s and \b are ASCII in RE2, not Unicode as in Python: "café" ends in a non-word character.
+    assert check(post, includePatterns=[r"\bcafé\b"]) == Rejection.MISSING_PATTERN
+    assert check(post, includePatterns=[r"day \d"]) == Rejection.MISSING_PATTERN
+    assert check(post, includePatterns=[r"day \p{Nd}"]) is None

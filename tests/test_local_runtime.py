@@ -75,7 +75,12 @@ async def skybots_dev(data_dir: Path, *args: str, password: str) -> AsyncIterato
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGINT)  # Ctrl-C
-            await asyncio.wait_for(process.wait(), 30)
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            finally:
+                if process.returncode is None:  # stuck: it must not outlive the test
+                    process.kill()
+                    await process.wait()
     assert process.returncode == 0
     assert port_is_free(port), "skybots dev left its port open"
 
@@ -142,6 +147,45 @@ async def test_a_bot_is_a_dry_run_unless_told_and_runs_on_its_schedule(
 
         last = await eventually(scheduled_run, seconds=75, what="a scheduled run")
         assert last["outcome"] == "succeeded"
+
+
+async def test_a_catastrophic_pattern_neither_gets_in_nor_stalls_the_runtime(
+    atproto_network: AtprotoNetwork, tmp_path: Path
+) -> None:
+    """The run happens in the API's own event loop: a pattern that backtracks would freeze them both."""
+    network = atproto_network
+    tag = "demo" + uuid.uuid4().hex[:8]  # hex: no x
+    author, bot = network.create_account("poster"), network.create_account("regexbot")
+    xs = "x" * 280
+    kept = network.post(author, f"#{tag} {xs}", tags=[tag], langs=["en"]).uri
+    missed = network.post(author, f"#{tag} {xs}!", tags=[tag], langs=["en"]).uri
+    network.process_all()
+    args = ("--bot-handle", bot.handle, "--bot-tag", tag, "--bot-service", network.pds_url, "--live")
+
+    async with skybots_dev(tmp_path / "state", *args, password=network.create_app_password(bot)) as dev:
+
+        async def patch(filters: dict[str, Any]) -> httpx.Response:
+            version = (await dev.client.get("/api/bots/my-bot")).json()["resourceVersion"]
+            body = {"resourceVersion": version, "spec": {"filters": filters}}
+            return await dev.client.patch("/api/bots/my-bot", json=body)
+
+        refused = await patch({"includePatterns": [r"(x+)\1"]})
+        assert refused.status_code == 422
+        [error] = refused.json()["detail"]
+        assert error["field"] == "spec.filters.includePatterns[0]"
+        assert "backreferences are not supported" in error["message"]
+
+        assert (await patch({"includePatterns": [r"(x+)+$"], "excludePatterns": [r"(x|xx)+y"]})).is_success
+        # The API answers throughout the run (`finished` asks it until the run is collected); on a
+        # backtracking engine the loop would be stuck in the first post for good.
+        job = await dev.run_now("my-bot")
+        last = await dev.finished("my-bot", job)
+        assert (last["outcome"], last["reposted"]) == ("succeeded", 1)
+        run = (await dev.client.get(f"/api/bots/my-bot/runs/{job}")).json()
+        assert run["rejected"] == {"missing_pattern": 1}
+        seen = reposted_by(network, bot, [kept, missed])
+        assert seen[kept]
+        assert not seen[missed]
 
 
 async def test_the_local_sign_in_exists_only_in_the_local_runtime(tmp_path: Path) -> None:

@@ -478,6 +478,18 @@ async def test_a_spec_only_an_earlier_version_accepted_holds_the_bot_instead_of_
         assert (cron_job["spec"]["schedule"], cron_job["spec"]["suspend"]) == ("1 * * * *", False)
 
 
+async def test_a_bot_with_a_pattern_re2_cannot_run_is_invalid_and_gets_no_cronjob(running: Harness) -> None:
+    """Made with kubectl, past the CRD (which cannot parse regexes): the operator refuses it."""
+    api = running.api
+    await api.create_secret("echo")
+    await api.create_bot("echo", filters={"excludePatterns": ["spam", r"(\w+) \1"]})
+    condition = await ready(api, "echo", "False")
+    assert condition["reason"] == "InvalidSpec"
+    assert "spec.filters.excludePatterns[1]:" in condition["message"]
+    assert "backreferences are not supported" in condition["message"]
+    assert not await api.exists("CronJob", "bot-echo")
+
+
 async def test_a_restarted_operator_converges_and_a_converged_one_writes_nothing(harness: Harness) -> None:
     api, cluster = harness.api, harness.cluster
     async with harness.running():

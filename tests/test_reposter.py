@@ -120,6 +120,7 @@ async def test_a_run_imports_no_cloud_or_cluster_library_it_does_not_need(
     }
     assert "redis" in imported  # the measurement works
     assert not imported & {"boto3", "botocore", "kubernetes_asyncio", "kopf", "fastapi", "pydantic_settings"}
+    assert not imported & {"re2", "skybots.patterns"}  # no patterns, no regex engine
 
 
 async def test_requests_are_pages_read_plus_reposts(
@@ -196,6 +197,31 @@ async def test_filters_reject_what_they_should_and_count_why(
     assert seen.pop(keep.uri)
     assert not any(seen.values())
     assert proxy.reposts == [keep.uri]
+
+
+async def test_patterns_built_to_backtrack_over_posts_built_for_them_cost_a_run_nothing(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    """A tenant's catastrophic patterns: on a backtracking engine each of these posts takes longer than
+    the universe is old (2^280 ways to split 280 x's); the run has to judge all three and finish."""
+    net, marker = atproto_network, word()  # the marker is hex: no x, no y
+    author = net.create_account("author")
+    xs = "x" * 280
+    kept = net.post(author, f"{marker} {xs}").uri  # the exclusion tries every split, the inclusion matches
+    missed = net.post(author, f"{marker} {xs}!").uri  # neither matches, after trying every split
+    excluded = net.post(author, f"{marker} {xs}y").uri
+    net.process_all()
+
+    outcome = await bot.run(
+        sources=[{"type": "search", "query": marker}],
+        filters={"includePatterns": [r"(x+)+$"], "excludePatterns": [r"(x|xx)+y"]},
+    )
+    assert outcome.exit_code == 0, outcome.stderr
+    report = outcome.report
+    assert (report["outcome"], report["candidates"], report["reposted"]) == ("succeeded", 3, 1)
+    assert report["rejected"] == {"missing_pattern": 1, "excluded_pattern": 1}
+    assert proxy.reposts == [kept]
+    assert not any(reposted_by(net, bot.account, [missed, excluded]).values())
 
 
 async def test_a_dry_run_reposts_nothing_and_says_why(

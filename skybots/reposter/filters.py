@@ -23,9 +23,13 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from skybots.bots import Filters, HashtagSource
 from skybots.reposter.candidates import Candidate, fold, words_form
+
+if TYPE_CHECKING:
+    from skybots.patterns import CompiledPattern
 
 
 class Rejection(StrEnum):
@@ -81,7 +85,8 @@ class PostFilter:
       "grüße" matches "GRÜSSE", "東京" matches in "今日は東京に行く" (see `words_form`). A
       boundary is required only at an end that is a word character, so "c++" and "🚀" match
       next to letters. Accents count: "cafe" is not "café". Blank words are ignored.
-    - patterns: Python regexes with IGNORECASE, searched in the same texts, each on its own.
+    - patterns: RE2 regexes, case-insensitive, searched in the same texts, each on its own: linear
+      in the text whatever a tenant writes (see `skybots.patterns`).
     - min_likes: fewer likes than minLikes.
     """
 
@@ -102,8 +107,8 @@ class PostFilter:
         self._include_hashtags = frozenset(fold(tag) for tag in filters.include_hashtags)
         self._exclude_words = _words_matcher(filters.exclude_words)
         self._include_words = _words_matcher(filters.include_words)
-        self._exclude_patterns = [re.compile(p, re.IGNORECASE) for p in filters.exclude_patterns]
-        self._include_patterns = [re.compile(p, re.IGNORECASE) for p in filters.include_patterns]
+        self._exclude_patterns = _compiled(filters.exclude_patterns)
+        self._include_patterns = _compiled(filters.include_patterns)
 
         wanted: list[tuple[bool, Check]] = [
             (filters.exclude_self, self._self),
@@ -225,8 +230,22 @@ def _is_listed(candidate: Candidate, actors: frozenset[str]) -> bool:
     return candidate.author_did in actors or candidate.author_handle.lower() in actors
 
 
+def _compiled(patterns: list[str]) -> list[CompiledPattern]:
+    """Users' patterns on RE2; imported only by a bot that has some (a run's start-up is a cost)."""
+    if not patterns:
+        return []
+    from skybots.patterns import compile_pattern
+
+    return [compile_pattern(pattern) for pattern in patterns]
+
+
 def _words_matcher(words: Iterable[str]) -> re.Pattern[str] | None:
-    """One regex matching any of the words in folded text (see `PostFilter`), or None when there are none."""
+    """One regex matching any of the words in folded text (see `PostFilter`), or None when there are none.
+
+    Python's re, not RE2: a word boundary must be Unicode's, which RE2's is not. The words are
+    escaped literals joined by `\\s+` between non-space parts, so no text can make re backtrack
+    more than once over each run of whitespace: matching stays linear in the text.
+    """
     alternatives = {_word_regex(parts) for word in words if (parts := words_form(word).split())}
     return re.compile("|".join(sorted(alternatives))) if alternatives else None
 
@@ -239,5 +258,5 @@ def _word_regex(parts: list[str]) -> str:
     return f"{start}{body}{end}"
 
 
-def _search(pattern: re.Pattern[str] | None, texts: tuple[str, ...]) -> bool:
+def _search(pattern: CompiledPattern | None, texts: tuple[str, ...]) -> bool:
     return pattern is not None and any(pattern.search(text) for text in texts)

@@ -91,7 +91,12 @@ async def run_reposter(config: Path, env: dict[str, str], *args: str, workdir: P
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+    finally:
+        if process.returncode is None:  # a run that hangs does not outlive its test
+            process.kill()
+            await process.wait()
     assert process.returncode is not None
     return Outcome(
         exit_code=process.returncode,
