@@ -243,8 +243,8 @@ def _words_matcher(words: Iterable[str]) -> re.Pattern[str] | None:
     """One regex matching any of the words in folded text (see `PostFilter`), or None when there are none.
 
     Python's re, not RE2: a word boundary must be Unicode's, which RE2's is not. The words are
-    escaped literals joined by `\\s+` between non-space parts, so no text can make re backtrack
-    more than once over each run of whitespace: matching stays linear in the text.
+    escaped literals joined by `\\s+` between non-space parts, so at any position re has at most
+    one way to match each: its time is linear in the text (times the number of words).
     """
     alternatives = {_word_regex(parts) for word in words if (parts := words_form(word).split())}
     return re.compile("|".join(sorted(alternatives))) if alternatives else None
