@@ -11,6 +11,8 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from skybots.bluesky.egress import allowed_networks
+
 
 def _comma_separated(value: Any) -> Any:
     return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
@@ -18,6 +20,10 @@ def _comma_separated(value: Any) -> Any:
 
 # A list in one variable: "a, b, c".
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(_comma_separated)]
+# Networks in one variable, "10.20.0.0/16, fd12::/64", checked and written as the reposter reads them.
+NetworkList = Annotated[
+    list[str], NoDecode, BeforeValidator(lambda value: [str(net) for net in allowed_networks(value)])
+]
 
 # A Kubernetes CPU quantity: "500m", "1", "1.5".
 CpuQuantity = Annotated[str, Field(pattern=r"^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$")]
@@ -53,6 +59,8 @@ class OperatorSettings(BaseSettings):
     """Memory request of a reposter pod."""
     reposter_memory_limit: str = "128Mi"
     """Memory limit of a reposter pod."""
+    egress_allowed_networks: NetworkList = Field(default_factory=list)
+    """Networks runs may reach although not public (your PDS in your VPC), comma-separated CIDRs."""
     run_deadline_seconds: int = Field(default=600, ge=30)
     """A run that takes longer is stopped and counted as failed."""
     starting_deadline_seconds: int = Field(default=300, ge=10)

@@ -33,7 +33,9 @@ def test_every_operator_and_api_setting_is_documented(model: type[BaseSettings],
 def test_every_reposter_setting_is_documented(name: str) -> None:
     field = ReposterSettings.model_fields[name]
     variable = "AWS_REGION" if name == "aws_region" else f"SKYBOTS_{name.upper()}"
-    shown = "(required)" if field.is_required() else f"`{'' if field.default is None else field.default}`"
+    shown = (
+        "(required)" if field.is_required() else f"`{'' if field.default in (None, ()) else field.default}`"
+    )
     assert f"| `{variable}` | {shown} | {field_docstrings(ReposterSettings)[name]} |" in DOC
 
 

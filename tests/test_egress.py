@@ -2,24 +2,30 @@
 
 The model and the API refuse what a URL shows by itself; a name is resolved by a real DNS server
 (tests/support/dns.py) whose answers the test picks, and the reposter's transport refuses to connect
-when any address is not public. "Nothing reached it" is a listener on 127.0.0.1 that counts every
-TCP connection. Internal services that do answer (the local runtime's policy) are described in the
-report, never quoted.
+when any address is neither public nor in a network the operator allowed. "Nothing reached it" is a
+listener on 127.0.0.1 that counts every connection; an operator's allowed network is 127.0.0.2/32,
+so no test connects to an address off this machine. Internal services that do answer (the local
+runtime's policy) are described in the report, never quoted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import ipaddress
 import json
+import re
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from skybots.bluesky.client import CheckedTransport, Xrpc
+from skybots.bluesky.egress import PRIVATE_ADDRESSES_ALLOWED, allowed_networks
 from skybots.bluesky.errors import BlueskyError, EgressRefused, InvalidRequest, UpstreamError
 from skybots.bots import BotConfig
 from skybots.operator.rendering import render_cron_job
@@ -36,10 +42,11 @@ from tests.support.tls import certificate_for
 SESSION = "com.atproto.server.createSession"
 NAME = "pds.tenant-bots.net"  # passes the model: only DNS can tell where it leads
 SECRET_TEXT = "etcd-0 token=s3cr3t"  # what an internal service might say
+ALLOWED = "127.0.0.2/32"  # the operator's own network (its PDS in its VPC), on loopback here
 
 
 class Listener:
-    """A TCP server on 127.0.0.1 that counts connections and answers each with `reply` (raw HTTP)."""
+    """A TCP server on loopback that counts connections and answers each with `reply` (raw HTTP)."""
 
     def __init__(self, reply: bytes) -> None:
         self.reply, self.connections, self.port = reply, 0, 0
@@ -53,9 +60,11 @@ class Listener:
 
 
 @contextlib.asynccontextmanager
-async def listening(reply: bytes = b"", ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[Listener]:
+async def listening(
+    reply: bytes = b"", ssl_context: ssl.SSLContext | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[Listener]:
     listener = Listener(reply)
-    server = await asyncio.start_server(listener.accept, "127.0.0.1", 0, ssl=ssl_context)
+    server = await asyncio.start_server(listener.accept, host, port, ssl=ssl_context)
     listener.port = server.sockets[0].getsockname()[1]
     async with server:
         yield listener
@@ -79,10 +88,16 @@ def checked(
     service: str,
     *,
     private_allowed: bool = False,
+    allowed: str = "",
     retries: int = 0,
     verify: ssl.SSLContext | bool = True,
 ) -> Xrpc:
-    transport = CheckedTransport(verify=verify, private_allowed=private_allowed, resolve=dns.resolve)
+    transport = CheckedTransport(
+        verify=verify,
+        private_allowed=private_allowed,
+        allowed_networks=allowed_networks(allowed),
+        resolve=dns.resolve,
+    )
     return Xrpc(service, transport=transport, retries=retries, backoff=0, timeout=2)
 
 
@@ -216,10 +231,46 @@ async def test_a_name_that_rebinds_after_the_first_lookup_cannot_reach_the_priva
     assert inside.connections == 0
 
 
-async def test_plain_http_is_refused_before_any_lookup(dns: DnsServer, inside: Listener) -> None:
-    dns.answer(NAME, ["8.8.8.8"])
+@pytest.mark.parametrize(("address", "reached"), [("127.0.0.2", True), ("127.0.0.3", False)])
+async def test_an_allowed_network_is_reached_and_nothing_beside_it(
+    dns: DnsServer, tmp_path: Path, address: str, reached: bool
+) -> None:
+    """The operator's PDS inside its allowed network answers; the next address is loopback as before."""
+    server_tls, client_tls = certificate_for(tmp_path, NAME)
+    dns.answer(NAME, [address])
+    async with listening(
+        http_answer("HTTP/1.1 200 OK", "application/json", "{}"), server_tls, host=address
+    ) as pds:
+        xrpc = checked(dns, f"https://{NAME}:{pds.port}", allowed=ALLOWED, verify=client_tls)
+        if reached:
+            assert await login(xrpc) == {}
+        else:
+            with pytest.raises(EgressRefused, match=rf"{re.escape(address)}, a loopback address"):
+                await login(xrpc)
+    assert pds.connections == int(reached)
+
+
+@pytest.mark.parametrize("address", ["169.254.169.254", "::ffff:169.254.169.254", "fd00:ec2::254"])
+async def test_the_metadata_address_is_refused_even_inside_a_network_given_past_the_settings(
+    dns: DnsServer, inside: Listener, address: str
+) -> None:
+    """Were it allowed, the run would connect to the loopback address first: nothing leaves this machine."""
+    networks = [ipaddress.ip_network(network) for network in ("0.0.0.0/0", "::/0")]
+    dns.answer(NAME, ["127.0.0.1", address])
+    transport = CheckedTransport(allowed_networks=networks, resolve=dns.resolve)
+    with pytest.raises(EgressRefused, match="cloud metadata address"):
+        await login(Xrpc(f"https://{NAME}:{inside.port}", transport=transport, retries=0))
+    assert inside.connections == 0
+
+
+@pytest.mark.parametrize("allowed", ["", "127.0.0.0/8"])
+async def test_plain_http_is_refused_before_any_lookup(
+    dns: DnsServer, inside: Listener, allowed: str
+) -> None:
+    """An allowed network is reached over https only: the app password is sent to it."""
+    dns.answer(NAME, ["127.0.0.1"])
     with pytest.raises(EgressRefused, match=r"http:// is refused"):
-        await login(checked(dns, f"http://{NAME}:{inside.port}"))
+        await login(checked(dns, f"http://{NAME}:{inside.port}", allowed=allowed))
     assert dns.lookups[NAME] == 0
     assert inside.connections == 0
 
@@ -370,3 +421,108 @@ def test_the_operator_renders_the_setting_off_whatever_the_reposter_env_secret_s
     [container] = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     assert {"name": "SKYBOTS_ALLOW_PRIVATE_ADDRESSES", "value": "false"} in container["env"]
     assert container["envFrom"]  # the Secret is still read, for what it is for (e.g. AWS keys)
+
+
+def local_policy_config(service: str) -> BotConfig:
+    """A config only the local runtime's model accepts (an IP address), for a run under cluster settings."""
+    context = contextvars.copy_context()
+    context.run(PRIVATE_ADDRESSES_ALLOWED.set, True)
+    return context.run(config, service)
+
+
+@pytest.mark.parametrize("setting", [None, ALLOWED])
+async def test_a_run_reaches_the_networks_its_settings_allow(setting: str | None) -> None:
+    """The reposter's own setting reaches its transport: without it 127.0.0.2 is refused unconnected."""
+    connections = 0
+
+    def hang_up(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.2", 0)
+    port = server.sockets[0].getsockname()[1]
+    environ = {"SKYBOTS_APP_PASSWORD": "app-pass-0001", "SKYBOTS_DEADLINE_SECONDS": "0.1"}  # no retry fits
+    if setting is not None:
+        environ["SKYBOTS_EGRESS_ALLOWED_NETWORKS"] = setting
+    async with server:
+        report = await run_bot(
+            local_policy_config(f"https://127.0.0.2:{port}"),
+            ReposterSettings.from_environ(environ),
+            cache=MemoryCache(),
+            objects=None,
+        )
+    assert report.outcome == "upstreamFailed"
+    if setting is None:
+        assert "127.0.0.2, a loopback address" in report.message
+        assert connections == 0
+    else:
+        assert "no answer" in report.message  # it connected, and the listener hung up
+        assert connections == 1
+
+
+METADATA_NETWORKS = [
+    "169.254.169.254",
+    "169.254.0.0/16",
+    "0.0.0.0/0",
+    "10.0.0.0/8, 169.254.169.0/24",
+    "fd00:ec2::/32",
+    "::ffff:0:0/96",
+    "64:ff9b::/96",
+    "2002::/16",
+    "::/0",
+]
+
+
+@pytest.mark.parametrize("networks", METADATA_NETWORKS)
+def test_the_operator_refuses_to_allow_the_metadata_address(
+    monkeypatch: pytest.MonkeyPatch, networks: str
+) -> None:
+    monkeypatch.setenv("SKYBOTS_EGRESS_ALLOWED_NETWORKS", networks)
+    with pytest.raises(ValidationError) as refused:
+        OperatorSettings()
+    [problem] = refused.value.errors()
+    assert problem["loc"] == ("egress_allowed_networks",)
+    assert "a cloud metadata address: no run may reach it" in problem["msg"]
+
+
+@pytest.mark.parametrize(
+    ("networks", "said"),
+    [
+        ("169.254.0.0/16", "169.254.0.0/16 holds 169.254.169.254, a cloud metadata address"),
+        ("10.0.0.1/8", "'10.0.0.1/8' is not a network such as 10.20.0.0/16: 10.0.0.1/8 has host bits set"),
+        ("pds.internal", "'pds.internal' is not a network such as 10.20.0.0/16"),
+    ],
+)
+async def test_the_reposter_refuses_an_unusable_allowed_network_and_reaches_nothing(
+    inside: Listener, redis_url: str, tmp_path: Path, networks: str, said: str
+) -> None:
+    """Its settings are read before its config (whose loopback service would be refused too)."""
+    path = tmp_path / "probe.json"
+    body = config("https://pds.example.org").model_dump(mode="json", by_alias=True)
+    body["spec"]["account"]["service"] = f"http://127.0.0.1:{inside.port}"
+    path.write_text(json.dumps(body))
+    env = {
+        "SKYBOTS_APP_PASSWORD": "app-pass-0001",
+        "SKYBOTS_REDIS_URL": redis_url,
+        "SKYBOTS_EGRESS_ALLOWED_NETWORKS": networks,
+    }
+    outcome = await run_reposter(path, env, workdir=tmp_path)
+    assert (outcome.exit_code, outcome.report["outcome"]) == (2, "invalidConfig")
+    assert f"SKYBOTS_EGRESS_ALLOWED_NETWORKS: {said}" in outcome.stderr
+    assert inside.connections == 0
+
+
+@pytest.mark.parametrize("networks", ["", "10.20.0.0/16, fd12:3456::/64"])
+def test_the_operator_renders_its_allowed_networks_whatever_the_reposter_env_secret_says(
+    networks: str,
+) -> None:
+    """Rendered even when empty, so that no key of the optional Secret (envFrom) adds a network."""
+    bot = {"metadata": {"name": "probe", "namespace": "team", "uid": "u-1"}}
+    settings = OperatorSettings(egress_allowed_networks=networks)
+    cron_job = render_cron_job(bot, config("https://pds.example.org").spec, settings, credentials_found=True)
+    [container] = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    env = {variable["name"]: variable["value"] for variable in container["env"] if "value" in variable}
+    assert env["SKYBOTS_EGRESS_ALLOWED_NETWORKS"] == networks.replace(" ", "")
+    reposter = ReposterSettings.from_environ({**env, "SKYBOTS_APP_PASSWORD": "app-pass-0001"})
+    assert reposter.egress_allowed_networks == allowed_networks(networks)

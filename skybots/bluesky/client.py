@@ -1,9 +1,10 @@
 """XRPC over httpx, and the calls the reposter makes, with typed results and typed errors.
 
 Connections go only where skybots.bluesky.egress allows: `CheckedTransport` resolves the service's
-name when it connects, refuses it when any address is not public, and connects to the address it
-checked (TLS still checks the certificate against the name). Redirects are not followed. An answer
-that is not an XRPC error (a proxy's page, another service's message) is described, never echoed.
+name when it connects, refuses it when any address is neither public nor in a network the operator
+allowed, and connects to the address it checked (TLS still checks the certificate against the
+name). Redirects are not followed. An answer that is not an XRPC error (a proxy's page, another
+service's message) is described, never echoed.
 
 Every call has a timeout; 5xx answers, dropped connections and garbled bodies are retried a
 few times with jittered backoff; a 429 waits for `ratelimit-reset` when that fits before the
@@ -31,7 +32,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from skybots import __version__
-from skybots.bluesky.egress import address_problem
+from skybots.bluesky.egress import IpNetwork, address_problem
 from skybots.bluesky.errors import (
     AuthFailed,
     BlueskyError,
@@ -67,8 +68,11 @@ async def system_resolver(host: str, port: int) -> list[str]:
 class CheckedBackend(httpcore.AsyncNetworkBackend):
     """Connects to a name only through addresses it checked, resolving the name once per connection."""
 
-    def __init__(self, resolve: Resolver, *, private_allowed: bool) -> None:
+    def __init__(
+        self, resolve: Resolver, *, private_allowed: bool, allowed_networks: Sequence[IpNetwork] = ()
+    ) -> None:
         self._resolve, self._private_allowed = resolve, private_allowed
+        self._allowed_networks = allowed_networks
         self._network = httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -80,7 +84,9 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         addresses = await self._addresses(host, port, timeout)
-        refused = [problem for address in addresses if (problem := address_problem(address))]
+        refused = [
+            problem for address in addresses if (problem := address_problem(address, self._allowed_networks))
+        ]
         if refused and not self._private_allowed:
             raise EgressRefused(
                 "connect", f"{host} resolves to {refused[0]}: a run connects only to public addresses"
@@ -118,13 +124,15 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
 
 
 class CheckedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport on a CheckedBackend; plain http only where private addresses are allowed."""
+    """httpx's transport on a CheckedBackend; plain http only where private addresses are allowed
+    (allowed networks are reached over https, as public addresses are)."""
 
     def __init__(
         self,
         *,
         verify: ssl.SSLContext | bool = True,
         private_allowed: bool = False,
+        allowed_networks: Sequence[IpNetwork] = (),
         resolve: Resolver = system_resolver,
     ) -> None:
         context = httpx.create_ssl_context(verify=verify, trust_env=False)
@@ -135,7 +143,9 @@ class CheckedTransport(httpx.AsyncHTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=CheckedBackend(resolve, private_allowed=private_allowed),
+            network_backend=CheckedBackend(
+                resolve, private_allowed=private_allowed, allowed_networks=allowed_networks
+            ),
         )
         self._private_allowed = private_allowed
 
@@ -150,8 +160,9 @@ class CheckedTransport(httpx.AsyncHTTPTransport):
 class Xrpc:
     """One service (a PDS), one connection pool; `calls` counts every HTTP attempt.
 
-    Without a `transport`, connections are checked (CheckedTransport): public addresses over https
-    only, unless `private_allowed` (the local runtime's network is on loopback).
+    Without a `transport`, connections are checked (CheckedTransport): public addresses and the
+    `allowed_networks` over https only, unless `private_allowed` (the local runtime's network is on
+    loopback).
     """
 
     def __init__(
@@ -165,12 +176,17 @@ class Xrpc:
         backoff: float = 0.5,
         transport: httpx.AsyncBaseTransport | None = None,
         private_allowed: bool = False,
+        allowed_networks: Sequence[IpNetwork] = (),
     ) -> None:
+        if transport is None:
+            transport = CheckedTransport(
+                verify=_tls(service), private_allowed=private_allowed, allowed_networks=allowed_networks
+            )
         self._http = httpx.AsyncClient(
             base_url=service.rstrip("/"),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5)),
             headers={"User-Agent": f"skybots/{__version__}"},
-            transport=transport or CheckedTransport(verify=_tls(service), private_allowed=private_allowed),
+            transport=transport,
             trust_env=False,
             follow_redirects=False,  # a redirect would lead the app password past the address check
         )

@@ -6,6 +6,9 @@ only a local resolver knows, userinfo, a path, a port out of range): `service_pr
 resolves to is known only when connecting: the reposter's transport (skybots.bluesky.client)
 resolves the name, refuses it when any address is not public (`address_problem`), and connects to
 the address it checked, so DNS cannot answer differently between the check and the connection.
+An operator may name networks runs may reach although they are not public (their own PDS in
+their VPC: SKYBOTS_EGRESS_ALLOWED_NETWORKS, `allowed_networks`); the cloud metadata address is
+never one of them, and http stays refused.
 
 Only the local runtime (`skybots dev`, which runs Bluesky's network on loopback) and a reposter
 started with SKYBOTS_ALLOW_PRIVATE_ADDRESSES allow http and private addresses; the operator never
@@ -17,8 +20,10 @@ from __future__ import annotations
 import contextvars
 import ipaddress
 import re
+from collections.abc import Iterable, Sequence
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 PRIVATE_ADDRESSES_ALLOWED: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "skybots_private_addresses_allowed", default=False
@@ -63,6 +68,17 @@ _UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
 _TEREDO = ipaddress.ip_network("2001::/32")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+_METADATA_SPELLINGS = [
+    ipaddress.ip_network(spelling)
+    for spelling in (
+        "169.254.169.254/32",
+        "fd00:ec2::254/128",
+        "::ffff:169.254.169.254/128",  # IPv4-mapped
+        "::169.254.169.254/128",  # IPv4-compatible
+        "64:ff9b::169.254.169.254/128",  # NAT64
+        "2002:a9fe:a9fe::/48",  # 6to4
+    )
+]
 
 
 def service_problem(url: str, *, private_allowed: bool) -> str | None:
@@ -94,10 +110,35 @@ def _is_ipv6(text: str) -> bool:
     return True
 
 
-def address_problem(address: str) -> str | None:
-    """Why a run must not connect to this address ("127.0.0.1, a loopback address"); None if public."""
+def allowed_networks(value: str | Iterable[str]) -> tuple[IpNetwork, ...]:
+    """The networks of SKYBOTS_EGRESS_ALLOWED_NETWORKS ("10.20.0.0/16, fd12::/64", or a list).
+
+    ValueError names a value that is not a network, or one that holds a cloud metadata address in
+    any spelling: no setting lets a run reach it.
+    """
+    texts = value.split(",") if isinstance(value, str) else value
+    networks: list[IpNetwork] = []
+    for text in filter(None, (text.strip() for text in texts)):
+        try:
+            network = ipaddress.ip_network(text)
+        except ValueError as error:
+            raise ValueError(f"{text!r} is not a network such as 10.20.0.0/16: {error}") from None
+        if metadata := next((m for m in _METADATA_SPELLINGS if network.overlaps(m)), None):
+            raise ValueError(
+                f"{network} holds {metadata.network_address}, a cloud metadata address: no run may reach it"
+            )
+        networks.append(network)
+    return tuple(networks)
+
+
+def address_problem(address: str, allowed: Sequence[IpNetwork] = ()) -> str | None:
+    """Why a run must not connect to this address ("127.0.0.1, a loopback address"); None if public
+    or inside an `allowed` network (where a metadata address never is, whatever `allowed` says)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # getaddrinfo adds a scope to link-local IPv6
     inner = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    targets = [ip] if inner is None else [ip, inner]
+    if (inner or ip) not in _METADATA and any(t in net for t in targets for net in allowed):
+        return None
     if inner is not None:  # the IPv4 address is where the packets go (DNS64 answers 64:ff9b::/96 ones)
         kind = _non_public(inner)
         return f"{ip}, which embeds {inner}, {kind} address" if kind else None

@@ -150,8 +150,10 @@ def _cron_job(
         {"name": "SKYBOTS_REDIS_URL", "value": settings.redis_url},
         {"name": "SKYBOTS_S3_BUCKET", "value": settings.s3_bucket},
         {"name": "AWS_REGION", "value": settings.aws_region},
-        # Explicit, so that no key of the optional env Secret (envFrom loses to env) turns the check off.
+        # Explicit, so that no key of the optional env Secret (envFrom loses to env) turns the check
+        # off or widens it.
         {"name": "SKYBOTS_ALLOW_PRIVATE_ADDRESSES", "value": "false"},
+        {"name": "SKYBOTS_EGRESS_ALLOWED_NETWORKS", "value": ",".join(settings.egress_allowed_networks)},
     ]
     if settings.s3_endpoint_url:
         env.append({"name": "SKYBOTS_S3_ENDPOINT_URL", "value": settings.s3_endpoint_url})

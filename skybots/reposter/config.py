@@ -10,10 +10,11 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
+from skybots.bluesky.egress import IpNetwork, allowed_networks
 from skybots.bots import BotConfig, error_paths, name_errors
 
 PREFIX = "SKYBOTS_"
@@ -58,6 +59,8 @@ class ReposterSettings(BaseModel):
     """How long reposts are remembered in the cache and S3 (longer than the longest maxAge)."""
     allow_private_addresses: bool = False
     """Allow http and private addresses (a local Bluesky network); the operator always renders false."""
+    egress_allowed_networks: Annotated[tuple[IpNetwork, ...], BeforeValidator(allowed_networks)] = ()
+    """Networks a run may reach although not public, comma-separated CIDRs; the operator renders its own."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> ReposterSettings:

@@ -79,6 +79,7 @@ async def run_bot(
         deadline=deadline,
         transport=transport,
         private_allowed=settings.allow_private_addresses,
+        allowed_networks=settings.egress_allowed_networks,
     )
     bluesky = Bluesky(xrpc)
     sessions = SessionManager(
