@@ -219,16 +219,20 @@ async def test_hosts_file_names_and_numeric_forms_are_refused_through_the_system
 
 
 async def test_a_name_that_rebinds_after_the_first_lookup_cannot_reach_the_private_address(
-    dns: DnsServer, inside: Listener
+    dns: DnsServer, inside: Listener, tmp_path: Path
 ) -> None:
-    """Public at the first lookup, loopback at every later one: each connection resolves once and
+    """Allowed at the first lookup, loopback at every later one: each connection resolves once and
     connects to the address it checked, so no lookup between check and connect can swap it."""
-    dns.answer(NAME, ["8.8.8.8"], ["127.0.0.1"])
-    xrpc = checked(dns, f"https://{NAME}:{inside.port}", retries=2)
-    with pytest.raises(EgressRefused, match=r"127\.0\.0\.1, a loopback address"):
-        await login(xrpc)
-    assert dns.lookups[NAME] == 2  # one per connection: the public one (unreachable here), then refused
-    assert inside.connections == 0
+    server_tls, client_tls = certificate_for(tmp_path, NAME)
+    dns.answer(NAME, ["127.0.0.2"], ["127.0.0.1"])
+    # A 5xx is retried on a new connection (the answer closes this one), which resolves the name again.
+    bad_gateway = http_answer("HTTP/1.1 502 Bad Gateway", "text/plain", "try again")
+    async with listening(bad_gateway, server_tls, host="127.0.0.2", port=inside.port) as allowed:
+        xrpc = checked(dns, f"https://{NAME}:{inside.port}", allowed=ALLOWED, retries=2, verify=client_tls)
+        with pytest.raises(EgressRefused, match=r"127\.0\.0\.1, a loopback address"):
+            await login(xrpc)
+    assert dns.lookups[NAME] == 2  # one per connection: the allowed one, then the refused one
+    assert (allowed.connections, inside.connections) == (1, 0)
 
 
 @pytest.mark.parametrize(("address", "reached"), [("127.0.0.2", True), ("127.0.0.3", False)])
