@@ -4,7 +4,7 @@ embedded in-memory one the local runtime uses. Each test runs once against each.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 
@@ -56,6 +56,33 @@ async def test_of_many_concurrent_reservations_exactly_one_wins(cache: Cache) ->
     won = await asyncio.gather(*(cache.set_new("reserve:post", f"run-{n}", 60) for n in range(50)))
     assert won.count(True) == 1
     assert await cache.get("reserve:post") == f"run-{won.index(True)}"
+
+
+async def test_a_reservation_is_not_won_for_a_recorded_member(cache: Cache) -> None:
+    def claim(run: str) -> Awaitable[bool]:
+        return cache.set_new_unless_scored("reserve:post", run, 60, scored="reposted", member="post")
+
+    await cache.add_scored("reposted", {"other": 1})
+    assert await claim("run-1") is True
+    assert await claim("run-2") is False  # held
+    await cache.add_scored("reposted", {"post": 1})
+    await cache.delete("reserve:post")
+    assert await claim("run-3") is False  # recorded: never again, however late the claim
+    assert not await cache.exists("reserve:post")
+    won = await asyncio.gather(
+        *(
+            cache.set_new_unless_scored("reserve:new", f"run-{n}", 60, scored="reposted", member="new")
+            for n in range(50)
+        )
+    )
+    assert won.count(True) == 1
+    assert (
+        await cache.set_new_unless_scored("reserve:gone", "run", 0.3, scored="absent", member="gone") is True
+    )
+    await asyncio.sleep(0.4)
+    assert (
+        await cache.set_new_unless_scored("reserve:gone", "run", 60, scored="absent", member="gone") is True
+    )
 
 
 async def test_a_counter_expires_a_ttl_after_its_creation_not_its_last_increment(cache: Cache) -> None:

@@ -9,6 +9,8 @@ run's report.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +22,7 @@ import pytest
 
 from tests.support.atproto import Account, AtprotoNetwork
 from tests.support.aws import REGION
-from tests.support.reposter import Bot, reposted_by
+from tests.support.reposter import Bot, Outcome, outcome_of, reposted_by
 from tests.support.xrpc_proxy import XrpcProxy, xrpc_proxy
 
 SEARCH = "app.bsky.feed.searchPosts"
@@ -408,17 +410,59 @@ async def test_with_s3_unreachable_the_cache_and_bluesky_still_dedup(
     assert sorted(proxy.reposts) == sorted(uris)
 
 
-async def test_two_runs_at_once_never_repost_twice(
-    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+@pytest.mark.parametrize("runs", [2, 3])
+async def test_runs_at_once_never_repost_twice(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy, runs: int
 ) -> None:
+    """The worst interleaving, held on purpose: every run has read the posts and found none reposted;
+    the first to write is parked at the proxy until all the others have written, recorded and exited."""
     net, tag = atproto_network, word()
     uris = tagged_posts(net, net.create_account("author"), tag, 6)
     config = bot.config(sources=[{"type": "hashtag", "tag": tag}])
-    await bot.run(config, "--dry-run")  # logs in once, so both runs below start with the stored session
-    proxy.together(SEARCH, 2)  # both read the same posts before either writes
-    processes = [await bot.process(config) for _ in range(2)]
-    await asyncio.gather(*(p.communicate() for p in processes))
+    await bot.run(config, "--dry-run")  # logs in once, so the runs below start with the stored session
+    proxy.together(SEARCH, runs)  # all read the same posts before any writes
+    others_done = asyncio.Event()
+    proxy.hold(CREATE_RECORD, others_done.wait)
+    running = {asyncio.ensure_future(outcome_of(await bot.process(config))) for _ in range(runs)}
+    finished: list[Outcome] = []
+    while len(finished) < runs - 1:
+        done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        finished += [task.result() for task in done]
+    others_done.set()
+    held = await running.pop()
+
+    assert sorted(proxy.reposts) == sorted(uris)  # each accepted once, whatever the order
+    assert held.report["reposted"] == 1  # its parked write; everything else was someone else's
+    reports = [outcome.report for outcome in [*finished, held]]
+    assert sum(report["reposted"] for report in reports) == len(uris)
+    assert all(report["reposted"] + report["duplicates"] == len(uris) for report in reports)
+
+
+async def test_a_run_starved_mid_write_reposts_nothing_another_run_did_meanwhile(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    """A run stopped (SIGSTOP, as a starved CPU would) right after its first write reached the PDS,
+    while a second run does everything; resumed, the first must not repost what the second did."""
+    net, tag = atproto_network, word()
+    uris = tagged_posts(net, net.create_account("author"), tag, 4)
+    config = bot.config(sources=[{"type": "hashtag", "tag": tag}])
+    await bot.run(config, "--dry-run")
+    slow = await bot.process(config)
+    meanwhile: list[Outcome] = []
+
+    async def starve_it_while_another_run_goes() -> None:
+        os.kill(slow.pid, signal.SIGSTOP)
+        try:
+            meanwhile.append(await bot.run(config))
+        finally:
+            os.kill(slow.pid, signal.SIGCONT)
+
+    proxy.then(CREATE_RECORD, starve_it_while_another_run_goes)
+    resumed = await outcome_of(slow)
+
     assert sorted(proxy.reposts) == sorted(uris)
+    assert (resumed.report["reposted"], meanwhile[0].report["reposted"]) == (1, len(uris) - 1)
+    assert resumed.report["duplicates"] == len(uris) - 1
 
 
 @pytest.mark.parametrize("flush", [False, True], ids=["cache-kept", "cache-flushed"])

@@ -1,8 +1,10 @@
 """Never repost twice, in three layers, per Bluesky account (bots sharing an account share them).
 
 1. The cache (hot): a scored set of the account's reposted post URIs (score: when the post was
-   made, for pruning), and a short-lived reservation per post taken with SET NX before writing,
-   so two runs at once never both write.
+   made, for pruning), and a short-lived reservation per post, taken before writing only if the
+   post is not in that set, in one atomic step. So two runs at once never both write, and a run
+   that read the set long ago cannot win a reservation for a post another run has since
+   reposted: recording adds to the set before it lets go of the reservation.
 2. S3 (durable): one snapshot object per account, `dedup/<did>.json`, written once per run that
    reposted something and read back only when the cache is cold (flushed, restarted): a cold
    start reads one small object.
@@ -70,15 +72,18 @@ class Dedup:
         await self._cache.add_scored(self._reposted, reposted)
 
     async def reserve(self, uri: str) -> bool:
-        """Claim the post for this run; False when another run holds it (or held it and died)."""
-        return await self._cache.set_new(self._reservation(uri), self._run, RESERVATION_SECONDS)
+        """Claim the post for this run; False when it is reposted already, or another run holds it
+        (or held it and died)."""
+        return await self._cache.set_new_unless_scored(
+            self._reservation(uri), self._run, RESERVATION_SECONDS, scored=self._reposted, member=uri
+        )
 
     async def release(self, uri: str) -> None:
         """Give the claim back: the write certainly did not happen."""
         await self._cache.delete(self._reservation(uri))
 
     async def record(self, uri: str, posted_at: float) -> None:
-        """The repost is written: remember it for good."""
+        """The repost is written: remember it for good, then let go of the reservation (in that order)."""
         await self._cache.add_scored(self._reposted, {uri: posted_at})
         await self._cache.delete(self._reservation(uri))
         self.recorded[uri] = posted_at

@@ -24,6 +24,15 @@ class Cache(Protocol):
         """Store the value only if the key is absent (a reservation or a lock); whether it was stored."""
         ...
 
+    async def set_new_unless_scored(
+        self, key: str, value: str, ttl: float, *, scored: str, member: str
+    ) -> bool:
+        """`set_new`, unless `member` is in the scored set `scored`, in one atomic step; whether it was stored.
+
+        A reservation that cannot be won for what is already recorded, however late the claim comes.
+        """
+        ...
+
     async def delete(self, *keys: str) -> None: ...
 
     async def exists(self, key: str) -> bool: ...

@@ -99,6 +99,16 @@ class MemoryCache:
             self._put(key, value, ttl)
             return True
 
+    async def set_new_unless_scored(
+        self, key: str, value: str, ttl: float, *, scored: str, member: str
+    ) -> bool:
+        with self._lock:
+            recorded = self._read(scored, _Scored) or _Scored()
+            if member in recorded or self._live(key) is not None:
+                return False
+            self._put(key, value, ttl)
+            return True
+
     async def delete(self, *keys: str) -> None:
         with self._lock:
             for key in keys:

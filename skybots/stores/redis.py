@@ -23,6 +23,14 @@ redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 60)
 return tostring(wait)
 """
 
+# KEYS[1]: the key to set, KEYS[2]: a scored set; ARGV: value, ttl in milliseconds, member.
+# SET NX PX unless the member is in the set, atomically: returns 1 when stored, else 0.
+SET_NEW_UNLESS_SCORED = """
+if redis.call('ZSCORE', KEYS[2], ARGV[3]) then return 0 end
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
+return 0
+"""
+
 
 class RedisCache:
     """`skybots.stores.cache.Cache` on Redis (6.2 or newer: ZMSCORE)."""
@@ -32,6 +40,7 @@ class RedisCache:
             url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
         )
         self._bucket = self._redis.register_script(TOKEN_BUCKET)
+        self._set_new_unless_scored = self._redis.register_script(SET_NEW_UNLESS_SCORED)
 
     async def get(self, key: str) -> str | None:
         return cast(str | None, await self._redis.get(key))
@@ -41,6 +50,12 @@ class RedisCache:
 
     async def set_new(self, key: str, value: str, ttl: float) -> bool:
         return bool(await self._redis.set(key, value, px=int(ttl * 1000), nx=True))
+
+    async def set_new_unless_scored(
+        self, key: str, value: str, ttl: float, *, scored: str, member: str
+    ) -> bool:
+        stored = await self._set_new_unless_scored(keys=[key, scored], args=[value, int(ttl * 1000), member])
+        return bool(int(stored))
 
     async def delete(self, *keys: str) -> None:
         if keys:

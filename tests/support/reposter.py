@@ -63,7 +63,7 @@ class Bot:
         return await run_reposter(path, self.env, *args, workdir=self.workdir)
 
     def process(self, config: Path, *args: str) -> Any:
-        """Start a run without waiting for it (for tests that kill it or run two at once)."""
+        """Start a run without waiting for it (for tests that kill it or run two at once; `outcome_of` ends it)."""
         return asyncio.create_subprocess_exec(
             SKYBOTS,
             "reposter",
@@ -91,6 +91,13 @@ async def run_reposter(config: Path, env: dict[str, str], *args: str, workdir: P
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+    outcome = await outcome_of(process)
+    outcome.termination = json.loads(termination.read_text()) if termination.exists() else None
+    return outcome
+
+
+async def outcome_of(process: asyncio.subprocess.Process) -> Outcome:
+    """Wait for a run started as a process; its report is what it printed (no termination message)."""
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
     finally:
@@ -102,7 +109,7 @@ async def run_reposter(config: Path, env: dict[str, str], *args: str, workdir: P
         exit_code=process.returncode,
         report=json.loads(stdout) if stdout.strip() else {},
         stderr=stderr.decode(),
-        termination=json.loads(termination.read_text()) if termination.exists() else None,
+        termination=None,
     )
 
 

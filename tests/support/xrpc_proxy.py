@@ -2,8 +2,9 @@
 
 Every request is forwarded to the real PDS and recorded (method and NSID), so tests count
 exactly what a run asked of Bluesky. A test can answer the next requests to a method itself
-(429 with rate-limit headers, a 502, a garbled body) or act after one was forwarded (kill the
-reposter between its repost and its bookkeeping).
+(429 with rate-limit headers, a 502, a garbled body), hold one until something else happened
+(a run parked before its write while another run goes), or act after one was forwarded (kill
+the reposter between its repost and its bookkeeping).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class XrpcProxy:
     url: str = ""
     calls: list[tuple[str, str]] = field(default_factory=list)  # (method, nsid), in order
     faults: dict[str, list[Fault]] = field(default_factory=dict)
+    before: dict[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
     after: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     barriers: dict[str, asyncio.Barrier] = field(default_factory=dict)
     # The subject of every repost the PDS accepted. The reference PDS keeps one repost record per
@@ -55,6 +57,10 @@ class XrpcProxy:
         times: int = 1,
     ) -> None:
         self.faults.setdefault(nsid, []).append(Fault(status, body, headers or {}, times))
+
+    def hold(self, nsid: str, until: Callable[[], Awaitable[object]]) -> None:
+        """Hold the next request to `nsid` until `until` returns, then forward it (park a run at its worst moment)."""
+        self.before[nsid] = until
 
     def then(self, nsid: str, action: Callable[[], Awaitable[None]]) -> None:
         """Run `action` after forwarding the next request to `nsid`, before answering it."""
@@ -79,6 +85,8 @@ class XrpcProxy:
             return aiohttp.web.Response(status=fault.status, body=fault.body, headers=fault.headers)
         if barrier := self.barriers.get(nsid):
             await asyncio.wait_for(barrier.wait(), 30)
+        if until := self.before.pop(nsid, None):
+            await until()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         async with httpx.AsyncClient(base_url=self.target, trust_env=False, timeout=30) as client:
             answer = await client.request(
