@@ -289,6 +289,33 @@ async def test_a_source_reads_no_more_than_its_max_pages(
     assert proxy.count(SEARCH) == 1
 
 
+async def test_posts_past_max_pages_are_read_by_later_runs_and_the_reports_say_so(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    net, tag = atproto_network, word()
+    uris = tagged_posts(net, net.create_account("author"), tag, 150)
+    config = bot.config(
+        sources=[{"type": "hashtag", "tag": tag, "maxPages": 1}],
+        limits={"perRun": 50, "perHour": 200, "perDay": 200},
+    )
+    reports = []
+    for run in range(5):
+        proxy.calls.clear()
+        if run == 1:  # the cursor kept for it is refused (expired, say): it costs a page, not the posts
+            proxy.fail(SEARCH, 400, body=b'{"error":"InvalidRequest","message":"malformed cursor"}')
+        reports.append((await bot.run(config)).report)
+        assert reports[-1]["outcome"] == "succeeded"
+        assert proxy.count(SEARCH) == 1 + (run == 1)  # never more pages than maxPages
+
+    assert sorted(proxy.reposts) == sorted(uris)  # all 150, none twice
+    assert sum(report["reposted"] for report in reports) == len(uris)
+    first = reports[0]["message"]
+    assert "perRun (50) limit reached: 50 matching posts left for later runs" in first
+    assert "sources[0] (hashtag): maxPages (1) reached, posts before " in first
+    assert "not read yet; the next run reads on from there" in first
+    assert all("not read yet" not in report["message"] for report in reports[-2:])  # nothing left unsaid
+
+
 async def test_the_write_budget_of_the_account_stops_the_run(
     atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
 ) -> None:

@@ -32,7 +32,7 @@ from skybots.reposter.config import ReposterSettings
 from skybots.reposter.dedup import Dedup
 from skybots.reposter.filters import PostFilter
 from skybots.reposter.governor import Governor
-from skybots.reposter.sources import SourceRead, read_source, source_id
+from skybots.reposter.sources import Progress, SourceRead, read_source, source_id
 from skybots.runs import RejectedPost, RunReport
 from skybots.stores.cache import Cache
 from skybots.stores.objects import ObjectStore
@@ -148,7 +148,7 @@ async def _run(
                 bluesky,
                 s,
                 spec,
-                watermark=_parse_time(watermarks.get(source_id(s))),
+                progress=Progress.decode(watermarks.get(source_id(s))),
                 overlap=overlap,
                 now=now,
             )
@@ -159,6 +159,7 @@ async def _run(
         [Candidate.from_post(s.post, read.source, s.reposted_by) for read in reads for s in read.sightings]
     )
     tally.candidates = len(candidates)
+    tally.notes += filter(None, (read.unread(index) for index, read in enumerate(reads)))
 
     check = PostFilter(spec.filters, bot_did=session.did, now=now).check
     accepted: list[Candidate] = []
@@ -229,18 +230,10 @@ async def _repost(bluesky: Bluesky, dedup: Dedup, candidate: Candidate) -> bool:
 
 
 def _watermarks(reads: list[SourceRead], pending: set[str]) -> dict[str, str]:
-    """New watermarks: the newest seen, held back to the oldest post left for later runs."""
-    marks: dict[str, str] = {}
-    for read in reads:
-        if read.newest is None:
-            continue
-        mark = min([read.newest, *(s.at for s in read.sightings if s.post.uri in pending)])
-        marks[source_id(read.source)] = mark.isoformat()
-    return marks
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if value else None
-    except ValueError:
-        return None
+    """Each source's progress: its watermark held back to the oldest post left for later runs."""
+    return {
+        source_id(read.source): read.progress(
+            [s.at for s in read.sightings if s.post.uri in pending]
+        ).encode()
+        for read in reads
+    }

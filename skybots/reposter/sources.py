@@ -5,6 +5,10 @@ down to the watermark less a small overlap (posts get indexed late), never furth
 bot's maxAge, and at most the source's maxPages. Re-reading the overlap is harmless: dedup
 sees to that. Custom feeds need not be in time order, so there the reading stops at the first
 page with nothing newer than the watermark.
+
+When maxPages ends a reading before it reached the watermark, the source's `Progress` keeps
+the cursor of the next page (a backlog): the next run reads on from there, down to the same
+watermark, before it starts again from the newest posts. Nothing past maxPages is skipped.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from skybots.bluesky.client import Bluesky
+from skybots.bluesky.errors import InvalidRequest
 from skybots.bluesky.models import FeedItem, Page, PostView
 from skybots.bots import (
     AuthorSource,
@@ -40,14 +45,79 @@ class Sighting:
     reposted_by: str | None = None
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Where the reading of a source stands between runs (one field of the bot's watermarks map).
+
+    `watermark`: how far down the next reading from the newest posts goes (the newest time seen,
+    held back to posts left for later). `resume`: the cursor where maxPages cut a reading short,
+    which the next run reads on from, down to `floor` (that reading's watermark; None: maxAge).
+    """
+
+    watermark: datetime | None = None
+    resume: str | None = None
+    floor: datetime | None = None
+
+    def encode(self) -> str:
+        return json.dumps(
+            {
+                "watermark": _iso(self.watermark),
+                "resume": self.resume,
+                "floor": _iso(self.floor),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def decode(cls, value: str | None) -> Progress:
+        """As `encode` wrote it, or a bare watermark (what earlier versions kept); unreadable: none."""
+        try:
+            if not value or not value.startswith("{"):
+                return cls(_time(value))
+            fields = json.loads(value)
+            resume = fields.get("resume")
+            return cls(
+                _time(fields.get("watermark")),
+                resume if isinstance(resume, str) else None,
+                _time(fields.get("floor")),
+            )
+        except (ValueError, TypeError, AttributeError):
+            return cls()
+
+
 @dataclass
 class SourceRead:
-    """What reading one source gave: the sightings newer than its watermark, and its new watermark."""
+    """What reading one source gave: the sightings newer than its watermark, and where it stopped."""
 
     source: Source
     sightings: list[Sighting] = field(default_factory=list)
     newest: datetime | None = None
     pages: int = 0
+    before: Progress = field(default_factory=Progress)
+    """The progress the reading started from."""
+    resume: str | None = None
+    """The next page's cursor when maxPages stopped the reading above its watermark; None: all read."""
+    reached: datetime | None = None
+    """The oldest time the reading saw on its last page."""
+
+    def unread(self, index: int) -> str | None:
+        """What the report says when maxPages left posts unread: which source, from when, what happens next."""
+        if self.resume is None or self.reached is None:
+            return None
+        return (
+            f"sources[{index}] ({self.source.type}): maxPages ({self.source.max_pages}) reached, posts before "
+            f"{self.reached.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC not read yet; the next run reads on from there"
+        )
+
+    def progress(self, held_to: list[datetime]) -> Progress:
+        """The progress after this reading; the watermark held back to the times of posts left for later."""
+        continued = self.before.resume is not None
+        top = self.before.watermark if continued else self.newest or self.before.watermark
+        marks = [mark for mark in [top, *held_to] if mark]
+        watermark = min(marks) if marks else None
+        if self.resume is None:
+            return Progress(watermark)
+        return Progress(watermark, self.resume, self.before.floor if continued else self.before.watermark)
 
 
 Fetch = Callable[[str | None], Awaitable[tuple[list[Sighting], str | None]]]
@@ -64,28 +134,41 @@ async def read_source(
     source: Source,
     spec: BotSpec,
     *,
-    watermark: datetime | None,
+    progress: Progress,
     overlap: timedelta,
     now: datetime,
 ) -> SourceRead:
-    """Read `source` back to max(watermark - overlap, now - maxAge)."""
-    oldest = now - spec.filters.max_age_delta
-    stop = max(watermark - overlap, oldest) if watermark else oldest
+    """Read `source` back to max(watermark - overlap, now - maxAge), or on from where the last run stopped."""
+    horizon = now - spec.filters.max_age_delta
+    floor = progress.floor if progress.resume is not None else progress.watermark
+    stop = max(floor - overlap, horizon) if floor else horizon
     fetch, in_time_order = _fetcher(bluesky, source, spec)
-    read = SourceRead(source)
-    cursor: str | None = None
+    read = SourceRead(source, before=progress)
+    cursor = progress.resume
     while read.pages < source.max_pages:
-        sightings, cursor = await fetch(cursor)
+        try:
+            sightings, cursor = await fetch(cursor)
+        except InvalidRequest:
+            if read.pages or progress.resume is None:
+                raise
+            # The saved cursor is refused (it expired, say): read from the newest posts down to the same floor.
+            read.before = Progress(floor)
+            sightings, cursor = await fetch(None)
         read.pages += 1
         if sightings:
             latest = max(s.at for s in sightings)
             read.newest = latest if read.newest is None else max(read.newest, latest)
+            read.reached = min(s.at for s in sightings)
         fresh = [s for s in sightings if s.at >= stop]
         read.sightings += fresh
         # In time order, a page reaching below `stop` is the last one needed; otherwise, a page with nothing newer.
         exhausted = len(fresh) < len(sightings) if in_time_order else not fresh
         if not cursor or not sightings or exhausted:
-            break
+            return read
+    # maxPages is spent: is anything above the watermark (or maxAge) left unread?
+    below = max(floor, horizon) if floor else horizon
+    if cursor and read.reached is not None and (read.reached > below or not in_time_order):
+        read.resume = cursor
     return read
 
 
@@ -148,3 +231,11 @@ def _mentions(bluesky: Bluesky) -> Fetch:
         return [Sighting(post, when[post.uri]) for post in posts], page.cursor
 
     return fetch
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _time(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
