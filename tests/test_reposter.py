@@ -581,6 +581,31 @@ async def test_5xx_and_garbled_answers_are_retried(
     assert proxy.reposts == uris
 
 
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(502, b"<html>bad gateway</html>"), (200, b'{"uri": "at://')],
+    ids=["502-after-the-commit", "garbled-200"],
+)
+async def test_a_repost_whose_answer_is_lost_is_not_written_again(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy, status: int, body: bytes
+) -> None:
+    """The PDS wrote the repost, the answer did not make it back: a new attempt would be a second repost."""
+    net, tag = atproto_network, word()
+    uris = tagged_posts(net, net.create_account("author"), tag, 2)
+    config = bot.config(sources=[{"type": "hashtag", "tag": tag}])
+    proxy.fail(CREATE_RECORD, status, body=body, forwarded=True, times=4)
+    lost = await bot.run(config)
+    assert lost.report["outcome"] == "upstreamFailed"
+    assert lost.report["reposted"] == 0  # perhaps written; not counted as done
+    assert len(proxy.reposts) == 1  # one write, not one per retry
+
+    proxy.faults.clear()
+    net.process_all()  # viewer.repost tells the next run what the first one could not know
+    after = await bot.run(config)
+    assert after.report["reposted"] == 1
+    assert sorted(proxy.reposts) == sorted(uris)
+
+
 async def test_bluesky_down_is_an_upstream_failure(bot: Bot, proxy: XrpcProxy) -> None:
     proxy.fail(SEARCH, 503, times=10)
     outcome = await bot.run(sources=[{"type": "search", "query": word()}])

@@ -7,7 +7,8 @@ name). Redirects are not followed. An answer that is not an XRPC error (a proxy'
 service's message) is described, never echoed.
 
 Every call has a timeout; 5xx answers, dropped connections and garbled bodies are retried a
-few times with jittered backoff; a 429 waits for `ratelimit-reset` when that fits before the
+few times with jittered backoff, except for a write that must not happen twice (a repost) once
+the request may have reached the server: it ends with UpstreamError instead; a 429 waits for `ratelimit-reset` when that fits before the
 run's deadline and otherwise ends the run with RateLimited. Every attempt passes a gate first
 (the shared per-egress request budget) and is counted: the run reports its API calls.
 """
@@ -200,8 +201,11 @@ class Xrpc:
     async def query(self, nsid: str, params: dict[str, Any], token: str | None = None) -> Any:
         return await self._call("GET", nsid, params=params, token=token)
 
-    async def procedure(self, nsid: str, body: dict[str, Any] | None, token: str | None = None) -> Any:
-        return await self._call("POST", nsid, body=body, token=token)
+    async def procedure(
+        self, nsid: str, body: dict[str, Any] | None, token: str | None = None, *, once: bool = False
+    ) -> Any:
+        """`once`: the write must not happen twice, so no new attempt once the server may have done it."""
+        return await self._call("POST", nsid, body=body, token=token, once=once)
 
     async def _call(
         self,
@@ -211,6 +215,7 @@ class Xrpc:
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
         token: str | None = None,
+        once: bool = False,
     ) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         query = {k: v for k, v in (params or {}).items() if v is not None}
@@ -227,12 +232,16 @@ class Xrpc:
                 failure: BlueskyError = UpstreamError(
                     nsid, f"no answer: {type(error).__name__} {error}".strip()
                 )
+                if once and not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+                    raise failure from None  # it may have been sent and done
             else:
                 if response.status_code == 429:
                     await self._wait_for_reset(nsid, response)
                     continue
                 outcome = _result(nsid, response)
                 if isinstance(outcome, UpstreamError):
+                    if once:
+                        raise outcome  # a 5xx or a garbled answer may come after the write was done
                     failure = outcome  # worth another try
                 elif isinstance(outcome, BlueskyError):
                     raise outcome
@@ -425,7 +434,7 @@ class Bluesky:
             "createdAt": (now or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
         }
         answer = await self._authed(
-            "POST", nsid, {"repo": self._did(), "collection": REPOST, "record": record}
+            "POST", nsid, {"repo": self._did(), "collection": REPOST, "record": record}, once=True
         )
         return _parse(nsid, RecordRef, answer)
 
@@ -450,7 +459,7 @@ class Bluesky:
             items=_parse_all(nsid, FeedItem, answer.get("feed", [])), cursor=answer.get("cursor")
         )
 
-    async def _authed(self, method: str, nsid: str, payload: dict[str, Any]) -> Any:
+    async def _authed(self, method: str, nsid: str, payload: dict[str, Any], *, once: bool = False) -> Any:
         for renewed in (False, True):
             if self.session is None:
                 raise AuthFailed(nsid, "not logged in")
@@ -458,7 +467,7 @@ class Bluesky:
             try:
                 if method == "GET":
                     return await self.xrpc.query(nsid, payload, token=token)
-                return await self.xrpc.procedure(nsid, payload, token=token)
+                return await self.xrpc.procedure(nsid, payload, token=token, once=once)
             except SessionExpired:
                 if renewed or self.refresh is None:
                     raise

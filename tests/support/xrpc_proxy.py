@@ -26,12 +26,14 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
 
 @dataclass
 class Fault:
-    """An answer the proxy gives instead of the PDS's, `times` times."""
+    """An answer the proxy gives instead of the PDS's, `times` times; `forwarded`: after the PDS
+    handled the request (the answer is lost on the way back, as a gateway's 502 after the commit)."""
 
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     times: int = 1
+    forwarded: bool = False
 
 
 @dataclass
@@ -55,8 +57,9 @@ class XrpcProxy:
         body: bytes = b"",
         headers: dict[str, str] | None = None,
         times: int = 1,
+        forwarded: bool = False,
     ) -> None:
-        self.faults.setdefault(nsid, []).append(Fault(status, body, headers or {}, times))
+        self.faults.setdefault(nsid, []).append(Fault(status, body, headers or {}, times, forwarded))
 
     def hold(self, nsid: str, until: Callable[[], Awaitable[object]]) -> None:
         """Hold the next request to `nsid` until `until` returns, then forward it (park a run at its worst moment)."""
@@ -76,12 +79,8 @@ class XrpcProxy:
     async def _handle(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
         nsid = request.path.removeprefix("/xrpc/")
         self.calls.append((request.method, nsid))
-        queued = self.faults.get(nsid)
-        if queued:
-            fault = queued[0]
-            fault.times -= 1
-            if fault.times <= 0:
-                queued.pop(0)
+        fault = self._next_fault(nsid)
+        if fault and not fault.forwarded:
             return aiohttp.web.Response(status=fault.status, body=fault.body, headers=fault.headers)
         if barrier := self.barriers.get(nsid):
             await asyncio.wait_for(barrier.wait(), 30)
@@ -99,8 +98,20 @@ class XrpcProxy:
                 self.reposts.append(record["subject"]["uri"])
         if action := self.after.pop(nsid, None):
             await action()
+        if fault:
+            return aiohttp.web.Response(status=fault.status, body=fault.body, headers=fault.headers)
         kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
         return aiohttp.web.Response(status=answer.status_code, body=answer.content, headers=kept)
+
+    def _next_fault(self, nsid: str) -> Fault | None:
+        queued = self.faults.get(nsid)
+        if not queued:
+            return None
+        fault = queued[0]
+        fault.times -= 1
+        if fault.times <= 0:
+            queued.pop(0)
+        return fault
 
 
 @asynccontextmanager
