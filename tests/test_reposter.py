@@ -65,6 +65,13 @@ def tagged_posts(network: AtprotoNetwork, author: Account, tag: str, count: int)
     return uris
 
 
+def watched_posts(network: AtprotoNetwork, bot: Bot, count: int) -> tuple[list[str], Path]:
+    """`count` posts under a hashtag of their own, and the config of the bot that watches it."""
+    tag = word()
+    uris = tagged_posts(network, network.create_account("author"), tag, count)
+    return uris, bot.config(sources=[{"type": "hashtag", "tag": tag}])
+
+
 # --- reposting, once ---------------------------------------------------------------------------
 
 
@@ -443,9 +450,7 @@ async def test_runs_at_once_never_repost_twice(
 ) -> None:
     """The worst interleaving, held on purpose: every run has read the posts and found none reposted;
     the first to write is parked at the proxy until all the others have written, recorded and exited."""
-    net, tag = atproto_network, word()
-    uris = tagged_posts(net, net.create_account("author"), tag, 6)
-    config = bot.config(sources=[{"type": "hashtag", "tag": tag}])
+    uris, config = watched_posts(atproto_network, bot, 6)
     await bot.run(config, "--dry-run")  # logs in once, so the runs below start with the stored session
     proxy.together(SEARCH, runs)  # all read the same posts before any writes
     others_done = asyncio.Event()
@@ -470,9 +475,7 @@ async def test_a_run_starved_mid_write_reposts_nothing_another_run_did_meanwhile
 ) -> None:
     """A run stopped (SIGSTOP, as a starved CPU would) right after its first write reached the PDS,
     while a second run does everything; resumed, the first must not repost what the second did."""
-    net, tag = atproto_network, word()
-    uris = tagged_posts(net, net.create_account("author"), tag, 4)
-    config = bot.config(sources=[{"type": "hashtag", "tag": tag}])
+    uris, config = watched_posts(atproto_network, bot, 4)
     await bot.run(config, "--dry-run")
     slow = await bot.process(config)
     meanwhile: list[Outcome] = []
@@ -590,9 +593,7 @@ async def test_a_repost_whose_answer_is_lost_is_not_written_again(
     atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy, status: int, body: bytes
 ) -> None:
     """The PDS wrote the repost, the answer did not make it back: a new attempt would be a second repost."""
-    net, tag = atproto_network, word()
-    uris = tagged_posts(net, net.create_account("author"), tag, 2)
-    config = bot.config(sources=[{"type": "hashtag", "tag": tag}])
+    uris, config = watched_posts(atproto_network, bot, 2)
     proxy.fail(CREATE_RECORD, status, body=body, forwarded=True, times=4)
     lost = await bot.run(config)
     assert lost.report["outcome"] == "upstreamFailed"
@@ -600,7 +601,7 @@ async def test_a_repost_whose_answer_is_lost_is_not_written_again(
     assert len(proxy.reposts) == 1  # one write, not one per retry
 
     proxy.faults.clear()
-    net.process_all()  # viewer.repost tells the next run what the first one could not know
+    atproto_network.process_all()  # viewer.repost tells the next run what the first one could not know
     after = await bot.run(config)
     assert after.report["reposted"] == 1
     assert sorted(proxy.reposts) == sorted(uris)
