@@ -20,6 +20,8 @@ from typing import Any
 import boto3
 import pytest
 
+from skybots.bots import HashtagSource
+from skybots.reposter.sources import source_id
 from tests.support.atproto import Account, AtprotoNetwork
 from tests.support.aws import REGION
 from tests.support.reposter import Bot, Outcome, outcome_of, reposted_by
@@ -321,6 +323,22 @@ async def test_posts_past_max_pages_are_read_by_later_runs_and_the_reports_say_s
     assert "sources[0] (hashtag): maxPages (1) reached, posts before " in first
     assert "not read yet; the next run reads on from there" in first
     assert all("not read yet" not in report["message"] for report in reports[-2:])  # nothing left unsaid
+
+
+async def test_a_watermark_kept_by_an_earlier_version_still_bounds_the_reading(
+    atproto_network: AtprotoNetwork, bot: Bot, redis_url: str
+) -> None:
+    import redis
+
+    tag = word()
+    tagged_posts(atproto_network, atproto_network.create_account("author"), tag, 2)
+    source = {"type": "hashtag", "tag": tag}
+    earlier = datetime.now(UTC).isoformat()  # a bare time: what the watermarks map held before backlogs
+    field = source_id(HashtagSource.model_validate(source))
+    redis.Redis.from_url(redis_url).hset(f"skybots:watermarks:team/{bot.name}", field, earlier)
+    bot.env["SKYBOTS_WATERMARK_OVERLAP_SECONDS"] = "0"
+    outcome = await bot.run(sources=[source])
+    assert (outcome.report["candidates"], outcome.report["reposted"]) == (0, 0)
 
 
 async def test_the_write_budget_of_the_account_stops_the_run(
