@@ -321,7 +321,7 @@ async def test_posts_past_max_pages_are_read_by_later_runs_and_the_reports_say_s
     first = reports[0]["message"]
     assert "perRun (50) limit reached: 50 matching posts left for later runs" in first
     assert "sources[0] (hashtag): maxPages (1) reached, posts before " in first
-    assert "not read yet; the next run reads on from there" in first
+    assert "not read yet; later runs read them" in first
     assert all("not read yet" not in report["message"] for report in reports[-2:])  # nothing left unsaid
 
 

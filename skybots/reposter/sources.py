@@ -106,7 +106,7 @@ class SourceRead:
             return None
         return (
             f"sources[{index}] ({self.source.type}): maxPages ({self.source.max_pages}) reached, posts before "
-            f"{self.reached.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC not read yet; the next run reads on from there"
+            f"{self.reached.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC not read yet; later runs read them"
         )
 
     def progress(self, held_to: list[datetime]) -> Progress:
