@@ -82,10 +82,10 @@ class XrpcProxy:
         fault = self._next_fault(nsid)
         if fault and not fault.forwarded:
             return aiohttp.web.Response(status=fault.status, body=fault.body, headers=fault.headers)
-        if barrier := self.barriers.get(nsid):
-            await asyncio.wait_for(barrier.wait(), 30)
         if until := self.before.pop(nsid, None):
             await until()
+        if barrier := self.barriers.get(nsid):
+            await asyncio.wait_for(barrier.wait(), 30)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         async with httpx.AsyncClient(base_url=self.target, trust_env=False, timeout=30) as client:
             answer = await client.request(
@@ -96,10 +96,10 @@ class XrpcProxy:
             record = json.loads(body).get("record", {})
             if record.get("$type") == "app.bsky.feed.repost":
                 self.reposts.append(record["subject"]["uri"])
+        if fault:  # the PDS did it; the answer is lost
+            return aiohttp.web.Response(status=fault.status, body=fault.body, headers=fault.headers)
         if action := self.after.pop(nsid, None):
             await action()
-        if fault:
-            return aiohttp.web.Response(status=fault.status, body=fault.body, headers=fault.headers)
         kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
         return aiohttp.web.Response(status=answer.status_code, body=answer.content, headers=kept)
 
