@@ -9,10 +9,12 @@ run's report.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -462,20 +464,26 @@ async def test_with_s3_unreachable_the_cache_and_bluesky_still_dedup(
     assert sorted(proxy.reposts) == sorted(uris)
 
 
-@pytest.mark.parametrize("runs", [2, 3])
+@pytest.mark.parametrize(
+    "bots",
+    [["news", "news"], ["news", "news", "news"], ["news", "digest"]],
+    ids=["two-runs", "three-runs", "two-bots-one-account"],
+)
 async def test_runs_at_once_never_repost_twice(
-    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy, runs: int
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy, bots: list[str]
 ) -> None:
     """The worst interleaving, held on purpose: every run has read the posts and found none reposted;
-    the first to write is parked at the proxy until all the others have written, recorded and exited."""
+    the first to write is parked at the proxy until all the others have written, recorded and exited.
+    ("Run now" during a scheduled run is two runs of one bot; two bots may share an account.)"""
     uris, config = watched_posts(atproto_network, bot, 6)
     await bot.run(config, "--dry-run")  # logs in once, so the runs below start with the stored session
-    proxy.together(SEARCH, runs)  # all read the same posts before any writes
+    configs = [replace(bot, name=name).config(**json.loads(config.read_text())["spec"]) for name in bots]
+    proxy.together(SEARCH, len(bots))  # all read the same posts before any writes
     others_done = asyncio.Event()
     proxy.hold(CREATE_RECORD, others_done.wait)
-    running = {asyncio.ensure_future(outcome_of(await bot.process(config))) for _ in range(runs)}
+    running = {asyncio.ensure_future(outcome_of(await bot.process(path))) for path in configs}
     finished: list[Outcome] = []
-    while len(finished) < runs - 1:
+    while len(finished) < len(bots) - 1:
         done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
         finished += [task.result() for task in done]
     others_done.set()
