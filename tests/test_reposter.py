@@ -322,9 +322,11 @@ async def test_posts_past_max_pages_are_read_by_later_runs_and_the_reports_say_s
     assert sum(report["reposted"] for report in reports) == len(uris)
     first = reports[0]["message"]
     assert "perRun (50) limit reached: 50 matching posts left for later runs" in first
-    assert "sources[0] (hashtag): maxPages (1) reached, posts before " in first
-    assert "not read yet; later runs read them" in first
-    assert all("not read yet" not in report["message"] for report in reports[-2:])  # nothing left unsaid
+    assert (
+        "maxPages reached, posts not read yet (later runs read them): sources[0] (hashtag) before " in first
+    )
+    # Everything read: no later report claims posts unread.
+    assert all("not read yet" not in report["message"] for report in reports[-2:])
 
 
 async def test_a_watermark_kept_by_an_earlier_version_still_bounds_the_reading(

@@ -32,7 +32,7 @@ from skybots.reposter.config import ReposterSettings
 from skybots.reposter.dedup import Dedup
 from skybots.reposter.filters import PostFilter
 from skybots.reposter.governor import Governor
-from skybots.reposter.sources import Progress, SourceRead, read_source, source_id
+from skybots.reposter.sources import Progress, SourceRead, read_source, source_id, unread_note
 from skybots.runs import RejectedPost, RunReport
 from skybots.stores.cache import Cache
 from skybots.stores.objects import ObjectStore
@@ -159,7 +159,7 @@ async def _run(
         [Candidate.from_post(s.post, read.source, s.reposted_by) for read in reads for s in read.sightings]
     )
     tally.candidates = len(candidates)
-    tally.notes += filter(None, (read.unread(index) for index, read in enumerate(reads)))
+    tally.notes += filter(None, [unread_note(reads)])
 
     check = PostFilter(spec.filters, bot_did=session.did, now=now).check
     accepted: list[Candidate] = []

@@ -100,15 +100,6 @@ class SourceRead:
     reached: datetime | None = None
     """The oldest time the reading saw on its last page."""
 
-    def unread(self, index: int) -> str | None:
-        """What the report says when maxPages left posts unread: which source, from when, what happens next."""
-        if self.resume is None or self.reached is None:
-            return None
-        return (
-            f"sources[{index}] ({self.source.type}): maxPages ({self.source.max_pages}) reached, posts before "
-            f"{self.reached.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC not read yet; later runs read them"
-        )
-
     def progress(self, held_to: list[datetime]) -> Progress:
         """The progress after this reading; the watermark held back to the times of posts left for later."""
         continued = self.before.resume is not None
@@ -118,6 +109,17 @@ class SourceRead:
         if self.resume is None:
             return Progress(watermark)
         return Progress(watermark, self.resume, self.before.floor if continued else self.before.watermark)
+
+
+def unread_note(reads: list[SourceRead]) -> str | None:
+    """The report's line when maxPages left posts unread: which sources, from when (one line for all,
+    so that ten sources still fit the report's message)."""
+    left = [
+        f"sources[{index}] ({read.source.type}) before {read.reached.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        for index, read in enumerate(reads)
+        if read.resume is not None and read.reached is not None
+    ]
+    return f"maxPages reached, posts not read yet (later runs read them): {', '.join(left)}" if left else None
 
 
 Fetch = Callable[[str | None], Awaitable[tuple[list[Sighting], str | None]]]
