@@ -8,9 +8,10 @@ service's message) is described, never echoed.
 
 Every call has a timeout; 5xx answers, dropped connections and garbled bodies are retried a
 few times with jittered backoff, except for a write that must not happen twice (a repost) once
-the request may have reached the server: it ends with UpstreamError instead; a 429 waits for `ratelimit-reset` when that fits before the
-run's deadline and otherwise ends the run with RateLimited. Every attempt passes a gate first
-(the shared per-egress request budget) and is counted: the run reports its API calls.
+the request may have reached the server: it ends with UpstreamError instead. A 429 waits for
+`ratelimit-reset` when that fits before the run's deadline and otherwise ends the run with
+RateLimited. Every attempt passes a gate first (the shared per-egress request budget) and is
+counted: the run reports its API calls.
 """
 
 from __future__ import annotations
