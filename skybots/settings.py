@@ -12,6 +12,7 @@ from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from skybots.bluesky.egress import allowed_networks
+from skybots.reposter.dedup import RESERVATION_SECONDS
 
 
 def _comma_separated(value: Any) -> Any:
@@ -61,8 +62,8 @@ class OperatorSettings(BaseSettings):
     """Memory limit of a reposter pod."""
     egress_allowed_networks: NetworkList = Field(default_factory=list)
     """Networks runs may reach although not public (your PDS in your VPC), comma-separated CIDRs."""
-    run_deadline_seconds: int = Field(default=600, ge=30)
-    """A run that takes longer is stopped and counted as failed."""
+    run_deadline_seconds: int = Field(default=600, ge=30, le=RESERVATION_SECONDS - 60)
+    """A run that takes longer is stopped and counted as failed (at most 840: a claim on a post lasts 15 minutes)."""
     starting_deadline_seconds: int = Field(default=300, ge=10)
     """A run that could not start within this long after its time is skipped."""
     successful_jobs_history: int = Field(default=3, ge=0)

@@ -66,3 +66,13 @@ def test_a_reposter_cpu_limit_kubernetes_would_refuse_is_refused_at_start(
         monkeypatch.setenv(variable, value)
     with pytest.raises(ValueError, match=named):
         OperatorSettings()
+
+
+def test_no_run_may_outlive_the_claims_it_holds_on_posts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's claim on a post lasts 15 minutes: a run allowed longer could write after another run
+    took the same post, so both deadlines stop short of it."""
+    monkeypatch.setenv("SKYBOTS_RUN_DEADLINE_SECONDS", "900")
+    with pytest.raises(ValueError, match="run_deadline_seconds"):
+        OperatorSettings()
+    with pytest.raises(ValueError, match="deadline_seconds"):
+        ReposterSettings.model_validate({"app_password": "x", "deadline_seconds": 900})

@@ -26,7 +26,7 @@ from skybots.bots import HashtagSource
 from skybots.reposter.sources import source_id
 from tests.support.atproto import Account, AtprotoNetwork
 from tests.support.aws import REGION
-from tests.support.reposter import Bot, Outcome, outcome_of, reposted_by
+from tests.support.reposter import Bot, Outcome, outcome_of, reposted_by, run_reposter
 from tests.support.xrpc_proxy import XrpcProxy, xrpc_proxy
 
 SEARCH = "app.bsky.feed.searchPosts"
@@ -521,6 +521,25 @@ async def test_a_run_starved_mid_write_reposts_nothing_another_run_did_meanwhile
     assert sorted(proxy.reposts) == sorted(uris)
     assert (resumed.report["reposted"], meanwhile[0].report["reposted"]) == (1, len(uris) - 1)
     assert resumed.report["duplicates"] == len(uris) - 1
+
+
+async def test_a_run_past_its_deadline_writes_nothing_and_leaves_the_posts_to_the_next(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    """A run held (a starved CPU, a slow read) past its deadline sends no write: its claims on the
+    posts last only so long past the deadline, so another run could be reposting them by now."""
+    uris, config = watched_posts(atproto_network, bot, 2)
+    await bot.run(config, "--dry-run")  # the stored session: the held run goes straight to its read
+    late = dict(bot.env, SKYBOTS_DEADLINE_SECONDS="2")
+    proxy.hold(SEARCH, lambda: asyncio.sleep(3))
+    held = await run_reposter(config, late, workdir=bot.workdir)
+    assert held.report["outcome"] == "rateLimited"
+    assert "the run's time is up" in held.report["message"]
+    assert (held.report["reposted"], proxy.reposts) == (0, [])
+
+    following = await bot.run(config)  # the claims were given back: nothing waits 15 minutes
+    assert following.report["reposted"] == len(uris)
+    assert sorted(proxy.reposts) == sorted(uris)
 
 
 @pytest.mark.parametrize("flush", [False, True], ids=["cache-kept", "cache-flushed"])

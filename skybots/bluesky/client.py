@@ -222,6 +222,10 @@ class Xrpc:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         for attempt in range(self._retries + 1):
             await self._gate(nsid)
+            if once and not self._fits(0):  # past it, the dedup reservation may no longer hold
+                raise RateLimited(
+                    nsid, "the run's time is up: the write is left for a later run", status=None
+                )
             self.calls += 1
             try:
                 response = await self._http.request(

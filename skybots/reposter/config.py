@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, V
 
 from skybots.bluesky.egress import IpNetwork, allowed_networks
 from skybots.bots import BotConfig, error_paths, name_errors
+from skybots.reposter.dedup import RESERVATION_SECONDS
 
 PREFIX = "SKYBOTS_"
 
@@ -41,8 +42,8 @@ class ReposterSettings(BaseModel):
     """Region of the bucket."""
     termination_log: str = "/dev/termination-log"
     """Where the report goes for the operator (Kubernetes' termination message)."""
-    deadline_seconds: float = Field(default=240, gt=0)
-    """A run stops cleanly after this long (its Job is killed at 600 s)."""
+    deadline_seconds: float = Field(default=240, gt=0, le=RESERVATION_SECONDS - 60)
+    """A run stops cleanly after this long and sends no write after it (at most 840: a claim on a post lasts 15 minutes)."""
     logins_per_day: int = Field(default=10, ge=1, le=50)
     """Logins with the app password per account and day (Bluesky locks out around 100)."""
     egress_rate: float = Field(default=8, gt=0)
