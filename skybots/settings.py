@@ -137,7 +137,9 @@ class ApiSettings(BaseSettings):
     """How long a replica trusts the user it read: a sign-out on another replica reaches it within this."""
 
     bots_per_user: int = Field(default=10, ge=1)
-    """How many bots one user may have."""
+    """How many bots one user may have; held in the users table, so it holds across API replicas."""
+    run_requests_per_minute: int = Field(default=10, ge=1)
+    """Run-now and preview requests one user may make a minute (all their bots, all replicas); past it: 429."""
     users_table: str = "skybots-users"
     """DynamoDB table of users and the mirror of their bots."""
     runs_table: str = "skybots-runs"

@@ -23,8 +23,8 @@ from skybots.bots import API_VERSION
 from skybots.stores.kubernetes import BOT, CRON_JOB, JOB, SECRET
 from skybots.stores.runs import RunRecord
 from skybots.stores.users import user_id
-from tests.support.api import ISSUER, Api, UserClient, api_requests
-from tests.support.kubernetes import rbac_terms
+from tests.support.api import ISSUER, Api, UserClient, api_requests, replica
+from tests.support.kubernetes import BOTS, ClusterEmulator, rbac_terms
 from tests.support.operator import eventually, operator_running, settings_for_tests
 from tests.support.processes import free_port
 from tests.support.rbac import API, grants
@@ -139,7 +139,45 @@ async def test_the_same_name_twice_is_a_conflict_and_the_quota_holds(api: Api, a
     await created(alice, name="second")
     refused = await alice.post("/api/bots", json=new_bot(name="third"))
     assert refused.status_code == 403
-    assert "the most one user may have" in refused.json()["detail"]
+    assert "quota is 2 bots per user" in refused.json()["detail"]
+    assert (await alice.delete("/api/bots/second")).status_code == 204
+    await created(alice, name="third")  # a deleted bot gives its slot back
+
+
+async def test_25_concurrent_creates_on_two_replicas_make_10_bots(
+    api: Api, alice: UserClient, api_cluster: ClusterEmulator | None
+) -> None:
+    """Every create held at the API server until all 25 have passed the quota check (or been refused)."""
+    assert api.settings.bots_per_user == 10
+    async with replica(api) as second:
+        clients = [alice, await second.sign_in("alice")]
+        waiting, answered, everyone = 0, 0, asyncio.Event()
+
+        def all_in() -> None:
+            if waiting + answered == 25:
+                everyone.set()
+
+        async def held() -> None:
+            nonlocal waiting
+            waiting += 1
+            all_in()
+            await everyone.wait()
+
+        async def create(n: int) -> httpx.Response:
+            nonlocal answered
+            response = await clients[n % 2].post("/api/bots", json=new_bot(name=f"bot{n}"))
+            answered += 1
+            all_in()
+            return response
+
+        if api_cluster is not None:  # LocalKubernetes is in-process: no request to hold
+            api_cluster["post", BOTS] << held
+        responses = await asyncio.wait_for(asyncio.gather(*(create(n) for n in range(25))), 60)
+    codes = [response.status_code for response in responses]
+    assert (codes.count(201), codes.count(403)) == (10, 15), codes
+    assert all("quota is 10 bots per user" in r.json()["detail"] for r in responses if r.status_code == 403)
+    assert len(await api.kube.list(BOT, NS)) == 10
+    assert len((await alice.get("/api/bots")).json()) == 10
 
 
 # --- changing bots ---------------------------------------------------------------------------------

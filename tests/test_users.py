@@ -7,11 +7,12 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from skybots.stores.users import DynamoUsers, SqliteUsers, user_id
+from skybots.stores.users import RESERVATION_GRACE, DynamoUsers, SqliteUsers, user_id
 from tests.support.aws import CLOUD_OR_EMBEDDED, REGION, reopener
 
 Store = DynamoUsers | SqliteUsers
@@ -109,3 +110,70 @@ async def test_a_sqlite_file_that_is_no_database_is_not_ready(tmp_path: Path) ->
     (tmp_path / "skybots.db").write_bytes(b"not a database" * 512)
     with pytest.raises(sqlite3.DatabaseError):
         await users.ready()
+
+
+# --- the bot quota and the run-request rate, per user ---------------------------------------------------
+
+T0 = datetime(2026, 12, 1, 9, 0, 30, tzinfo=UTC)
+
+
+async def test_of_25_concurrent_reservations_on_two_replicas_10_are_granted(open_users: Opener) -> None:
+    replicas = open_users(), open_users()
+    answers = await asyncio.gather(
+        *(replicas[n % 2].reserve_bot("owner", f"bot{n}", limit=10, existing=(), now=T0) for n in range(25))
+    )
+    assert answers.count("reserved") == 10
+    assert answers.count("full") == 15
+    assert await replicas[0].reserve_bot("other", "bot0", limit=10, existing=(), now=T0) == "reserved"
+
+    granted = [f"bot{n}" for n, answer in enumerate(answers) if answer == "reserved"]
+    await replicas[1].release_bot("owner", granted[0])  # its create failed, or it was deleted
+    again = await asyncio.gather(
+        *(
+            store.reserve_bot("owner", f"late{n}", limit=10, existing=(), now=T0)
+            for n, store in enumerate(replicas)
+        )
+    )
+    assert sorted(again) == ["full", "reserved"]
+
+
+async def test_a_name_is_reserved_once_and_a_bot_that_exists_holds_its_name(open_users: Opener) -> None:
+    users = open_users()
+    assert await users.reserve_bot("owner", "news", limit=10, existing=(), now=T0) == "reserved"
+    assert await open_users().reserve_bot("owner", "news", limit=10, existing=(), now=T0) == "taken"
+    assert await users.reserve_bot("owner", "art", limit=10, existing=("art",), now=T0) == "taken"
+
+
+async def test_existing_bots_count_and_a_reservation_leaked_by_a_crash_expires(open_users: Opener) -> None:
+    users = open_users()
+    made_before = [f"old{n}" for n in range(3)]  # bots made before reservations were kept
+    for n in range(7):  # creates that crashed between the reservation and the Bot
+        assert (
+            await users.reserve_bot("owner", f"lost{n}", limit=10, existing=made_before, now=T0) == "reserved"
+        )
+    assert await users.reserve_bot("owner", "new", limit=10, existing=made_before, now=T0) == "full"
+    later = T0 + RESERVATION_GRACE + timedelta(seconds=1)
+    assert await users.reserve_bot("owner", "new", limit=10, existing=made_before, now=later) == "reserved"
+    for n in range(6):
+        assert await users.reserve_bot("owner", f"more{n}", limit=10, existing=made_before, now=later) == (
+            "reserved"
+        )
+    assert await users.reserve_bot("owner", "eleventh", limit=10, existing=made_before, now=later) == "full"
+
+
+async def test_run_requests_are_admitted_up_to_the_limit_per_minute_on_two_replicas(
+    open_users: Opener,
+) -> None:
+    replicas = open_users(), open_users()
+    now = T0.timestamp()
+    answers = await asyncio.gather(
+        *(replicas[n % 2].admit_run_request("owner", per_minute=5, now=now) for n in range(12))
+    )
+    assert answers.count(None) == 5
+    assert [wait for wait in answers if wait is not None] == [30] * 7  # seconds to the next minute
+    assert await replicas[0].admit_run_request("other", per_minute=5, now=now) is None
+    assert await replicas[0].admit_run_request("owner", per_minute=5, now=now + 29.5) == 1
+    next_minute = await asyncio.gather(
+        *(replicas[n % 2].admit_run_request("owner", per_minute=5, now=now + 30) for n in range(6))
+    )
+    assert next_minute.count(None) == 5

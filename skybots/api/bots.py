@@ -40,7 +40,7 @@ from skybots.stores.kubernetes import (
     merge_patch,
 )
 from skybots.stores.runs import RunHistory, RunRecord
-from skybots.stores.users import User
+from skybots.stores.users import User, Users
 
 
 class Problem(BaseModel):
@@ -167,8 +167,14 @@ def _settings(request: Request) -> ApiSettings:
     return settings
 
 
+def _users(request: Request) -> Users:
+    users: Users = request.app.state.services.users
+    return users
+
+
 Cache = Annotated[BotCache, Depends(_cache)]
 Kube = Annotated[KubernetesApi, Depends(_kube)]
+UsersDep = Annotated[Users, Depends(_users)]
 Settings = Annotated[ApiSettings, Depends(_settings)]
 
 
@@ -279,18 +285,14 @@ async def get_bot(name: str, user: SignedIn, cache: Cache, views: ViewsDep) -> R
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_bot(
-    body: BotCreate, user: SignedIn, cache: Cache, kube: Kube, settings: Settings
+    body: BotCreate, user: SignedIn, cache: Cache, kube: Kube, users: UsersDep, settings: Settings
 ) -> BotView:
     """A new bot; its app password goes into a Secret only the bot's runs read."""
-    mine = cache.owned_by(user.id)
-    if len(mine) >= settings.bots_per_user:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, f"You have {len(mine)} bots, the most one user may have."
-        )
     if find_owned(cache, user, body.name) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"You already have a bot named {body.name!r}.")
     resource = resource_name(user, body.name)
     spec = _validated(body.spec.model_dump(mode="json", by_alias=True, exclude_none=True), resource)
+    await _reserve_slot(users, cache, user, body.name, settings.bots_per_user)
     labels = {
         "app.kubernetes.io/name": "skybots",
         "app.kubernetes.io/instance": body.name,
@@ -305,10 +307,13 @@ async def create_bot(
     }
     try:
         bot = await kube.create(BOT, settings.namespace, manifest)
-    except Conflict:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"You already have a bot named {body.name!r}."
-        ) from None
+    except Exception as error:
+        await users.release_bot(user.id, body.name)
+        if isinstance(error, Conflict):
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, f"You already have a bot named {body.name!r}."
+            ) from None
+        raise
     await _store_password(kube, settings.namespace, bot, body.app_password)
     await cache.remember(bot)
     _mirror(user, body.name, spec)
@@ -355,13 +360,20 @@ async def update_bot(
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_bot(
-    name: str, user: SignedIn, cache: Cache, kube: Kube, settings: Settings, request_views: ViewsDep
+    name: str,
+    user: SignedIn,
+    cache: Cache,
+    kube: Kube,
+    users: UsersDep,
+    settings: Settings,
+    request_views: ViewsDep,
 ) -> Response:
-    """Delete a bot; its Secret, CronJob and config go with it."""
+    """Delete a bot; its Secret, CronJob and config go with it, and its slot of the quota is free again."""
     bot = owned(cache, user, name)
     with contextlib.suppress(NotFound):  # already gone
         await kube.delete(BOT, settings.namespace, bot["metadata"]["name"])
     await cache.forget(bot["metadata"]["name"])
+    await users.release_bot(user.id, name)
     request_views.drop(bot["metadata"]["name"])
     _mirror(user, name, None)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -475,6 +487,21 @@ async def _patch(
         if error.status == 422:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, error.message) from None
         raise
+
+
+async def _reserve_slot(users: Users, cache: BotCache, user: User, name: str, limit: int) -> None:
+    """One of the user's `limit` bot slots, held in the users store (atomic across replicas) until
+    the create fails or the bot is deleted; 409 when the name is held, 403 when no slot is free."""
+    existing = [bot["metadata"]["labels"]["app.kubernetes.io/instance"] for bot in cache.owned_by(user.id)]
+    answer = await users.reserve_bot(user.id, name, limit=limit, existing=existing, now=datetime.now(UTC))
+    if answer == "taken":
+        raise HTTPException(status.HTTP_409_CONFLICT, f"You already have a bot named {name!r}.")
+    if answer == "full":
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"The quota is {limit} bots per user, and you have {limit} (counting any being made):"
+            " delete one to make another.",
+        )
 
 
 async def _suspend(

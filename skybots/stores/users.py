@@ -1,21 +1,28 @@
-"""Users, and a mirror of their bots, in DynamoDB (one table).
+"""Users, a mirror of their bots, and their quotas, in DynamoDB (one table).
 
 Items: `pk` = "USER#<id>"; the user's profile at `sk` = "PROFILE", each of their bots at
 `sk` = "BOT#<name>". One Query lists a user and their bots. Kubernetes stays the source of
 truth for bots; the mirror serves listings and analytics, and keeps deleted bots (deletedAt).
+
+The per-user limits live here because every API replica shares this store and it writes
+atomically: `sk` = "BOT-SLOTS" holds the names of the user's bots and of their creates in
+flight (the bot quota), `sk` = "RUN-REQUESTS" counts their run-now and preview requests of the
+current minute.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
 
 from skybots.stores import dynamo
 from skybots.stores.sqlite import Database
@@ -63,9 +70,58 @@ class Users(Protocol):
         """True for the first caller only, per owner and alert: API replicas agree on who sends a mail."""
         ...
 
+    async def reserve_bot(
+        self, owner: str, name: str, *, limit: int, existing: Collection[str], now: datetime
+    ) -> Reservation:
+        """Hold one of the owner's `limit` bot slots for a bot being made, atomically across replicas.
+
+        `existing` names the owner's bots as the caller sees them: they hold slots too, and a
+        slot that is neither one of them nor younger than RESERVATION_GRACE (a create that
+        crashed) is given back here. "taken": the name is held already; "full": no slot is free.
+        """
+        ...
+
+    async def release_bot(self, owner: str, name: str) -> None:
+        """Give a slot back: the bot's create failed, or the bot was deleted."""
+        ...
+
+    async def admit_run_request(self, owner: str, *, per_minute: int, now: float) -> int | None:
+        """Count a run-now or preview request; None when admitted, else the seconds until the
+        owner's next minute (a fixed window of epoch minutes, shared by every replica)."""
+        ...
+
     async def ready(self) -> None:
         """Raises when the store cannot be reached (the API's /readyz)."""
         ...
+
+
+Reservation = Literal["reserved", "taken", "full"]
+RESERVATION_GRACE = timedelta(minutes=2)
+"""How long a reservation without a Bot is kept: far longer than a create takes, short
+enough that a create that crashed locks no slot for long."""
+RESERVE_ATTEMPTS = 50  # optimistic writes lost to other replicas before a reservation gives up
+
+
+def reserved(
+    slots: dict[str, str], name: str, limit: int, existing: Collection[str], now: datetime
+) -> tuple[Reservation, dict[str, str]]:
+    """The answer to a reservation, and the slots (name -> reserved at) to store when it is granted."""
+    held = {
+        slot: at
+        for slot, at in slots.items()
+        if slot in existing or datetime.fromisoformat(at) > now - RESERVATION_GRACE
+    }
+    held |= {bot: now.isoformat() for bot in existing if bot not in held}
+    if name in held:
+        return "taken", held
+    if len(held) >= limit:
+        return "full", held
+    return "reserved", held | {name: now.isoformat()}
+
+
+def _seconds_left(now: float) -> int:
+    """Whole seconds until the next epoch minute (at least 1): a Retry-After."""
+    return max(1, int(-(-(60 - now % 60) // 1)))
 
 
 def _now() -> str:
@@ -183,6 +239,93 @@ class DynamoUsers:
         item = {"pk": {"S": f"USER#{owner}"}, "sk": {"S": f"ALERT#{alert}"}, "sentAt": {"S": _now()}}
         return dynamo.put_new(self._client, self._table, item)
 
+    async def reserve_bot(
+        self, owner: str, name: str, *, limit: int, existing: Collection[str], now: datetime
+    ) -> Reservation:
+        return await asyncio.to_thread(self._reserve_bot, owner, name, limit, existing, now)
+
+    def _reserve_bot(
+        self, owner: str, name: str, limit: int, existing: Collection[str], now: datetime
+    ) -> Reservation:
+        """Read the slots, decide, write them back unless another replica wrote since (its version)."""
+        key = {"pk": {"S": f"USER#{owner}"}, "sk": {"S": "BOT-SLOTS"}}
+        for _ in range(RESERVE_ATTEMPTS):
+            item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item", {})
+            slots = {slot: at["S"] for slot, at in item.get("slots", {}).get("M", {}).items()}
+            answer, held = reserved(slots, name, limit, existing, now)
+            if answer != "reserved":
+                return answer
+            version = int(item.get("version", {}).get("N", "0"))
+            new = {
+                **key,
+                "slots": {"M": {slot: {"S": at} for slot, at in held.items()}},
+                "version": {"N": str(version + 1)},
+            }
+            condition: dict[str, Any] = (
+                {"ConditionExpression": "version = :v", "ExpressionAttributeValues": {":v": item["version"]}}
+                if item
+                else {"ConditionExpression": "attribute_not_exists(pk)"}
+            )
+            try:
+                self._client.put_item(TableName=self._table, Item=new, **condition)
+            except self._client.exceptions.ConditionalCheckFailedException:
+                continue  # another reservation or release came first: decide again on what it wrote
+            return answer
+        raise RuntimeError(f"the bot slots of {owner} changed {RESERVE_ATTEMPTS} times while reserving one")
+
+    async def release_bot(self, owner: str, name: str) -> None:
+        await asyncio.to_thread(self._release_bot, owner, name)
+
+    def _release_bot(self, owner: str, name: str) -> None:
+        # No slots at all (a condition that fails): nothing to give back.
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"USER#{owner}"}, "sk": {"S": "BOT-SLOTS"}},
+                UpdateExpression="REMOVE slots.#n ADD version :one",  # a new version: reservers read again
+                ConditionExpression="attribute_exists(slots)",
+                ExpressionAttributeNames={"#n": name},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+
+    async def admit_run_request(self, owner: str, *, per_minute: int, now: float) -> int | None:
+        return await asyncio.to_thread(self._admit_run_request, owner, per_minute, now)
+
+    def _admit_run_request(self, owner: str, per_minute: int, now: float) -> int | None:
+        """Count within this minute while under the limit, or start this minute's count at 1."""
+        minute = {"N": str(int(now // 60))}
+        key = {"pk": {"S": f"USER#{owner}"}, "sk": {"S": "RUN-REQUESTS"}}
+        failed = self._client.exceptions.ConditionalCheckFailedException
+        for _ in range(2):  # a refused start means another replica started this minute: count in it
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET #c = #c + :one",
+                    ConditionExpression="#m = :m AND #c < :limit",
+                    ExpressionAttributeNames={"#m": "minute", "#c": "count"},
+                    ExpressionAttributeValues={
+                        ":m": minute,
+                        ":one": {"N": "1"},
+                        ":limit": {"N": str(per_minute)},
+                    },
+                )
+                return None
+            except failed:
+                pass
+            try:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item={**key, "minute": minute, "count": {"N": "1"}},
+                    ConditionExpression="attribute_not_exists(pk) OR #m < :m",
+                    ExpressionAttributeNames={"#m": "minute"},
+                    ExpressionAttributeValues={":m": minute},
+                )
+                return None
+            except failed:
+                pass
+        return _seconds_left(now)
+
     def _mirrored_bots(self, owner: str) -> dict[str, dict[str, Any]]:
         answer = self._client.query(
             TableName=self._table,
@@ -212,6 +355,12 @@ CREATE TABLE IF NOT EXISTS mirrored_bots (
 CREATE TABLE IF NOT EXISTS signed_out (id TEXT PRIMARY KEY, signed_out_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS claimed_alerts (
     owner TEXT NOT NULL, alert TEXT NOT NULL, sent_at TEXT NOT NULL, PRIMARY KEY (owner, alert)
+);
+CREATE TABLE IF NOT EXISTS bot_slots (
+    owner TEXT NOT NULL, name TEXT NOT NULL, reserved_at TEXT NOT NULL, PRIMARY KEY (owner, name)
+);
+CREATE TABLE IF NOT EXISTS run_requests (
+    owner TEXT PRIMARY KEY, minute INTEGER NOT NULL, count INTEGER NOT NULL
 );
 """
 
@@ -308,3 +457,42 @@ class SqliteUsers:
                 == 1
             )
         )
+
+    async def reserve_bot(
+        self, owner: str, name: str, *, limit: int, existing: Collection[str], now: datetime
+    ) -> Reservation:
+        return await self._db.run(self._reserve_bot, owner, name, limit, existing, now)
+
+    @staticmethod
+    def _reserve_bot(
+        db: sqlite3.Connection, owner: str, name: str, limit: int, existing: Collection[str], now: datetime
+    ) -> Reservation:
+        """One transaction that holds the write lock: no other reservation reads in between."""
+        rows = db.execute("SELECT name, reserved_at FROM bot_slots WHERE owner = ?", (owner,)).fetchall()
+        answer, held = reserved(dict(rows), name, limit, existing, now)
+        if answer == "reserved":
+            db.execute("DELETE FROM bot_slots WHERE owner = ?", (owner,))
+            db.executemany(
+                "INSERT INTO bot_slots VALUES (?, ?, ?)", [(owner, *slot) for slot in held.items()]
+            )
+        return answer
+
+    async def release_bot(self, owner: str, name: str) -> None:
+        await self._db.run(
+            lambda db: db.execute("DELETE FROM bot_slots WHERE owner = ? AND name = ?", (owner, name))
+        )
+
+    async def admit_run_request(self, owner: str, *, per_minute: int, now: float) -> int | None:
+        return await self._db.run(self._admit_run_request, owner, per_minute, now)
+
+    @staticmethod
+    def _admit_run_request(db: sqlite3.Connection, owner: str, per_minute: int, now: float) -> int | None:
+        minute = int(now // 60)
+        admitted = db.execute(
+            "INSERT INTO run_requests VALUES (?, ?, 1) ON CONFLICT (owner) DO UPDATE"
+            " SET count = CASE WHEN minute < excluded.minute THEN 1 ELSE count + 1 END,"
+            " minute = max(minute, excluded.minute)"
+            " WHERE minute < excluded.minute OR count < ?",
+            (owner, minute, per_minute),
+        ).rowcount
+        return None if admitted == 1 else _seconds_left(now)

@@ -11,6 +11,7 @@ OpenID provider in tests/test_auth.py; here it would only slow every test down.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import secrets
@@ -98,6 +99,21 @@ class Api:
         client = UserClient(user, http)
         self.clients.append(client)
         return client
+
+
+@contextlib.asynccontextmanager
+async def replica(api: Api) -> AsyncIterator[Api]:
+    """A second API replica beside `api`: its own app, Bot cache and clients, on the same cluster
+    (the same LocalKubernetes, in-process) and the same tables."""
+    services = await services_for(api.settings, api.services.kube if api.local else None)
+    app = create_app(api.settings, services)
+    async with app.router.lifespan_context(app):
+        second = Api(app, api.settings, services, api.kube)
+        yield second
+        for client in second.clients:
+            await client.http.aclose()
+    if not api.local:
+        await services.kube.close()
 
 
 def api_settings(namespace: str, aws: str, **overrides: Any) -> ApiSettings:
