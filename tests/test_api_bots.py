@@ -10,6 +10,7 @@ import asyncio
 import base64
 import itertools
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,13 +19,15 @@ import httpx
 import pytest
 
 from skybots.api.bot_cache import MANAGED_BY_API, OWNER_LABEL
-from skybots.api.bots import SpecInput
-from skybots.bots import API_VERSION
+from skybots.api.bots import SpecInput, resource_name
+from skybots.bots import API_VERSION, validate_bot
+from skybots.operator import rendering
+from skybots.settings import OperatorSettings
 from skybots.stores.kubernetes import BOT, CRON_JOB, JOB, SECRET
 from skybots.stores.runs import RunRecord
 from skybots.stores.users import user_id
 from tests.support.api import ISSUER, Api, UserClient, api_requests, replica
-from tests.support.kubernetes import BOTS, ClusterEmulator, rbac_terms
+from tests.support.kubernetes import BOTS, JOBS, ClusterEmulator, Rendezvous, rbac_terms
 from tests.support.operator import eventually, operator_running, settings_for_tests
 from tests.support.processes import free_port
 from tests.support.rbac import API, grants
@@ -151,28 +154,12 @@ async def test_25_concurrent_creates_on_two_replicas_make_10_bots(
     assert api.settings.bots_per_user == 10
     async with replica(api) as second:
         clients = [alice, await second.sign_in("alice")]
-        waiting, answered, everyone = 0, 0, asyncio.Event()
-
-        def all_in() -> None:
-            if waiting + answered == 25:
-                everyone.set()
-
-        async def held() -> None:
-            nonlocal waiting
-            waiting += 1
-            all_in()
-            await everyone.wait()
-
-        async def create(n: int) -> httpx.Response:
-            nonlocal answered
-            response = await clients[n % 2].post("/api/bots", json=new_bot(name=f"bot{n}"))
-            answered += 1
-            all_in()
-            return response
-
-        if api_cluster is not None:  # LocalKubernetes is in-process: no request to hold
-            api_cluster["post", BOTS] << held
-        responses = await asyncio.wait_for(asyncio.gather(*(create(n) for n in range(25))), 60)
+        rendezvous = Rendezvous()
+        if api_cluster is not None:
+            api_cluster["post", BOTS] << rendezvous.hold
+        responses = await rendezvous.gather(
+            [clients[n % 2].post("/api/bots", json=new_bot(name=f"bot{n}")) for n in range(25)]
+        )
     codes = [response.status_code for response in responses]
     assert (codes.count(201), codes.count(403)) == (10, 15), codes
     assert all("quota is 10 bots per user" in r.json()["detail"] for r in responses if r.status_code == 403)
@@ -476,6 +463,8 @@ async def test_run_now_and_preview_start_jobs_from_the_bots_cronjob(api: Api, al
 
     started = await alice.post("/api/bots/news/run")
     assert started.status_code == 202
+    assert (await alice.post("/api/bots/news/preview")).status_code == 409  # while the run goes on
+    await _finish(api, started.json()["job"])
     preview = await alice.post("/api/bots/news/preview")
     assert preview.status_code == 202
     run = await api.kube.get(JOB, NS, started.json()["job"])
@@ -507,17 +496,8 @@ async def test_every_rule_of_the_apis_rbac_is_needed(api: Api, alice: UserClient
 async def test_run_now_starts_a_job_and_the_bot_takes_everything_with_it(api: Api, alice: UserClient) -> None:
     """Run now and deletion without the operator (its part, the CronJob, made here): on both backends."""
     await created(alice)
-    bot = await api.kube.get(BOT, NS, f"news-{alice.user.id[:16]}")
     assert (await alice.post("/api/bots/news/run")).status_code == 409  # not set up yet
-    cron_name = f"bot-{bot['metadata']['name']}"
-    owner = {"apiVersion": bot["apiVersion"], "kind": "Bot", "name": bot["metadata"]["name"]}
-    container = {"name": "reposter", "image": "reposter", "args": ["reposter", "run"]}
-    pod = {"spec": {"containers": [container], "restartPolicy": "Never"}}
-    cron_job = {
-        "metadata": {"name": cron_name, "ownerReferences": [{**owner, "uid": bot["metadata"]["uid"]}]},
-        "spec": {"schedule": "@hourly", "jobTemplate": {"spec": {"template": pod}}},
-    }
-    await api.kube.create(CRON_JOB, NS, cron_job)
+    await _set_up(api, alice)
     started = await alice.post("/api/bots/news/preview")
     assert started.status_code == 202
     job = await api.kube.get(JOB, NS, started.json()["job"])
@@ -535,6 +515,82 @@ async def _runs(api: Api, cron_name: str) -> bool:
         c["metadata"]["name"] == cron_name and c["spec"]["suspend"] is False
         for c in await api.kube.list(CRON_JOB, NS)
     )
+
+
+async def _set_up(api: Api, client: UserClient, name: str = "news") -> None:
+    """The operator's part for a bot without the operator: its CronJob, rendered as the operator renders it."""
+    bot = await api.kube.get(BOT, NS, resource_name(client.user, name))
+    cron_job = rendering.render_cron_job(bot, validate_bot(bot), OperatorSettings(), credentials_found=True)
+    await api.kube.create(CRON_JOB, NS, cron_job)
+
+
+async def _finish(api: Api, job: str) -> None:
+    """The Job's run ends, as the Job controller (or the local runtime) records it."""
+    ended = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status = {"completionTime": ended, "conditions": [{"type": "Complete", "status": "True"}]}
+    await api.kube.patch(JOB, NS, job, {"status": status}, subresource="status")
+
+
+async def test_hammering_run_now_and_preview_starts_one_run_while_it_is_active(
+    api: Api, alice: UserClient, api_cluster: ClusterEmulator | None
+) -> None:
+    """30 clicks at once, every one held at its listing of the bot's Jobs until all have listed them."""
+    api.settings.run_requests_per_minute = 100
+    await created(alice)
+    await _set_up(api, alice)
+    rendezvous = Rendezvous()
+    if api_cluster is not None:
+        api_cluster["list", JOBS] << rendezvous.hold
+        api_cluster["post", JOBS] << rendezvous.hold
+    responses = await rendezvous.gather(
+        [alice.post(f"/api/bots/news/{'run' if n % 2 else 'preview'}") for n in range(30)]
+    )
+    codes = [response.status_code for response in responses]
+    assert (codes.count(202), codes.count(409)) == (1, 29), codes
+    [job] = await api.kube.list(JOB, NS)
+    assert [r.json()["job"] for r in responses if r.status_code == 202] == [job["metadata"]["name"]]
+    started = job["metadata"]["creationTimestamp"].replace("T", " ").removesuffix("Z")
+    for refused in (r for r in responses if r.status_code == 409):
+        assert refused.json()["detail"].startswith("A run of 'news' is in progress since "), refused.json()
+    later = await alice.post("/api/bots/news/run")
+    assert later.json()["detail"] == (
+        f"A run of 'news' is in progress since {started} UTC: wait for it to finish, then try again."
+    )
+
+    await _finish(api, job["metadata"]["name"])
+    assert (await alice.post("/api/bots/news/preview")).status_code == 202
+    assert len(await api.kube.list(JOB, NS)) == 2
+
+
+async def _early_in_a_minute() -> None:
+    """The rate's window is the epoch minute: start where all of a test's requests fall in one."""
+    left = 60 - time.time() % 60
+    if left < 15:
+        await asyncio.sleep(left)
+
+
+async def test_run_now_and_preview_are_rate_limited_per_user(
+    api: Api, alice: UserClient, bob: UserClient
+) -> None:
+    api.settings.run_requests_per_minute = 5
+    await _early_in_a_minute()
+    for client in (alice, bob):
+        await created(client)
+        await _set_up(api, client)
+    await created(alice, name="art")
+    await _set_up(api, alice, "art")
+    responses = await asyncio.gather(*(alice.post("/api/bots/news/run") for _ in range(12)))
+    codes = [response.status_code for response in responses]
+    assert (codes.count(202), codes.count(409), codes.count(429)) == (1, 4, 7), codes
+    for limited in (r for r in responses if r.status_code == 429):
+        wait = int(limited.headers["Retry-After"])
+        assert 1 <= wait <= 60
+        assert limited.json()["detail"] == (
+            f"You asked for 5 runs or previews this minute, the most one user may: try again in {wait} s."
+        )
+    assert (await alice.post("/api/bots/art/preview")).status_code == 429  # the budget is the user's
+    assert len(await api.kube.list(JOB, NS)) == 1
+    assert (await bob.post("/api/bots/news/preview")).status_code == 202  # another user's budget
 
 
 async def _exists(api: Api, kind: Any, name: str) -> bool:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
+import hashlib
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -27,6 +28,7 @@ from skybots.api.sessions import SignedIn
 from skybots.api.stats import Stats, StatsReader
 from skybots.bots import BlueskyAccount, BotSpec, BotSpecError, BotStatus, Matches, WireModel, validate_spec
 from skybots.operator import rendering
+from skybots.operator.rendering import finished_at
 from skybots.settings import ApiSettings
 from skybots.stores.kubernetes import (
     BOT,
@@ -391,16 +393,26 @@ async def resume_bot(name: str, user: SignedIn, cache: Cache, kube: Kube, settin
     return await _suspend(name, False, user, cache, kube, settings)
 
 
-@router.post("/{name}/run", status_code=status.HTTP_202_ACCEPTED)
-async def run_bot(name: str, user: SignedIn, cache: Cache, kube: Kube, settings: Settings) -> JobStarted:
+RUN_REFUSALS: dict[int | str, dict[str, Any]] = {
+    409: {"model": Problem, "description": "A run of the bot is in progress, or it is not set up yet."},
+    429: {"model": Problem, "description": "Too many run requests this minute (see Retry-After)."},
+}
+
+
+@router.post("/{name}/run", status_code=status.HTTP_202_ACCEPTED, responses=RUN_REFUSALS)
+async def run_bot(
+    name: str, user: SignedIn, cache: Cache, kube: Kube, users: UsersDep, settings: Settings
+) -> JobStarted:
     """Run the bot now, as its schedule would (kubectl create job --from=cronjob/...)."""
-    return await _start_job(owned(cache, user, name), kube, settings, dry_run=False)
+    return await _start_job(name, owned(cache, user, name), user, kube, users, settings, dry_run=False)
 
 
-@router.post("/{name}/preview", status_code=status.HTTP_202_ACCEPTED)
-async def preview_bot(name: str, user: SignedIn, cache: Cache, kube: Kube, settings: Settings) -> JobStarted:
+@router.post("/{name}/preview", status_code=status.HTTP_202_ACCEPTED, responses=RUN_REFUSALS)
+async def preview_bot(
+    name: str, user: SignedIn, cache: Cache, kube: Kube, users: UsersDep, settings: Settings
+) -> JobStarted:
     """A dry run now: what the bot would repost, and why it would skip the rest."""
-    return await _start_job(owned(cache, user, name), kube, settings, dry_run=True)
+    return await _start_job(name, owned(cache, user, name), user, kube, users, settings, dry_run=True)
 
 
 # --- runs and stats --------------------------------------------------------------------------------
@@ -556,8 +568,28 @@ async def _store_password(
 
 
 async def _start_job(
-    bot: dict[str, Any], kube: KubernetesApi, settings: ApiSettings, *, dry_run: bool
+    name: str,
+    bot: dict[str, Any],
+    user: User,
+    kube: KubernetesApi,
+    users: Users,
+    settings: ApiSettings,
+    *,
+    dry_run: bool,
 ) -> JobStarted:
+    """A Job from the bot's CronJob, unless the user asked too often or a run of the bot is going.
+
+    The Job is named after the bot's Jobs as listed: requests that saw the same Jobs (none of
+    them running) make the same name, so of concurrent ones, on any replica, one is created.
+    """
+    limit = settings.run_requests_per_minute
+    wait = await users.admit_run_request(user.id, per_minute=limit, now=time.time())
+    if wait is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"You asked for {limit} runs or previews this minute, the most one user may: try again in {wait} s.",
+            headers={"Retry-After": str(wait)},
+        )
     cron_name = f"{bots.CRONJOB_PREFIX}{bot['metadata']['name']}"
     try:
         cron_job = await kube.get(CRON_JOB, settings.namespace, cron_name)
@@ -565,13 +597,37 @@ async def _start_job(
         raise HTTPException(
             status.HTTP_409_CONFLICT, "The bot is not set up yet (no CronJob): try again in a moment."
         ) from None
-    kind = "p" if dry_run else "m"
+    selector = f"{rendering.BOT_LABEL}={bot['metadata']['name']}"
+    jobs = await kube.list(JOB, settings.namespace, label_selector=selector)
+    _refuse_while_running(name, jobs)
+    seen = hashlib.sha256("\n".join(sorted(job["metadata"]["name"] for job in jobs)).encode()).hexdigest()
     job = rendering.render_job_from(
         cron_job,
-        f"{cron_name}-{kind}{secrets.token_hex(3)}",
+        f"{cron_name}-n{seen[:6]}",
         dry_run=dry_run,
         run="preview" if dry_run else "manual",
         instantiate="manual",
     )
-    created = await kube.create(JOB, settings.namespace, job)
+    try:
+        created = await kube.create(JOB, settings.namespace, job)
+    except Conflict:  # another request saw the same Jobs and came first
+        _refuse_while_running(name, await kube.list(JOB, settings.namespace, label_selector=selector))
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"A run of {name!r} was started just now: wait for it to finish."
+        ) from None
     return JobStarted(job=created["metadata"]["name"])
+
+
+def _refuse_while_running(name: str, jobs: list[dict[str, Any]]) -> None:
+    """409 while one of the bot's Jobs has not finished (scheduled ones included), saying since when."""
+    running = [job for job in jobs if finished_at(job) is None]
+    if running:
+        since = min(
+            (job.get("status") or {}).get("startTime") or job["metadata"]["creationTimestamp"]
+            for job in running
+        )
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"A run of {name!r} is in progress since {since.replace('T', ' ').removesuffix('Z')} UTC:"
+            " wait for it to finish, then try again.",
+        )

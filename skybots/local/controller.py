@@ -26,8 +26,9 @@ from cronsim import CronSim
 
 from skybots.bots import BotSpec, BotSpecError, BotStatus, cron_sim_expression, validate_bot
 from skybots.operator import rendering
-from skybots.operator.collect import COLLECTED, finished_at
+from skybots.operator.collect import COLLECTED
 from skybots.operator.reconcile import SecretFacts, converge, credentials_state
+from skybots.operator.rendering import finished_at
 from skybots.operator.status import (
     CREDENTIALS_FOUND,
     RECONCILED,

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from skybots.bots import FAILED_OUTCOMES, GROUP, RunOutcome
 from skybots.operator import rendering
 from skybots.operator.reconcile import Operator, event_target
+from skybots.operator.rendering import finished_at
 from skybots.operator.status import apply_run, now, run_summary, update_status
 from skybots.runs import EXIT_CODES, RunReport
 from skybots.stores.kubernetes import JOB, POD
@@ -24,15 +25,6 @@ from skybots.stores.runs import RunRecord
 
 COLLECTED = f"{GROUP}/collected"
 OUTCOME_OF_EXIT_CODE = {code: outcome for outcome, code in EXIT_CODES.items() if outcome != "rateLimited"}
-
-
-def finished_at(job: dict[str, Any]) -> datetime | None:
-    """When the Job finished (Complete or Failed), or None while it runs."""
-    for condition in job.get("status", {}).get("conditions", []):
-        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
-            stamp = job["status"].get("completionTime") or condition.get("lastTransitionTime")
-            return datetime.fromisoformat(stamp) if stamp else now()
-    return None
 
 
 def needs_collecting(job: dict[str, Any]) -> bool:

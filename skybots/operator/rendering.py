@@ -1,4 +1,4 @@
-"""The children of a Bot, as the operator wants them: a ConfigMap and a CronJob.
+"""The children of a Bot, as the operator wants them: a ConfigMap and a CronJob (and its Jobs).
 
 Pure functions from (Bot, spec, settings) to object dicts. The operator compares these with
 what the cluster has and patches only when they differ, so every field here is written in
@@ -7,11 +7,13 @@ the form the API server stores it (no defaults it would rewrite).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from skybots import bots
+from skybots.operator.status import now
 from skybots.settings import OperatorSettings
 
 BOT_LABEL = f"{bots.GROUP}/bot"
@@ -262,6 +264,15 @@ def render_job_from(
         },
         "spec": job_spec,
     }
+
+
+def finished_at(job: dict[str, Any]) -> datetime | None:
+    """When the Job finished (Complete or Failed), or None while it runs."""
+    for condition in job.get("status", {}).get("conditions", []):
+        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
+            stamp = job["status"].get("completionTime") or condition.get("lastTransitionTime")
+            return datetime.fromisoformat(stamp) if stamp else now()
+    return None
 
 
 def covers(live: Any, desired: Any) -> bool:

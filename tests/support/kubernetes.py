@@ -40,10 +40,10 @@ import functools
 import random
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp.web
 import attrs
@@ -62,6 +62,8 @@ EVENTS = kmock.resource("", "v1", "events")
 PODS = kmock.resource("", "v1", "pods")
 JOBS = kmock.resource("batch", "v1", "jobs")
 CRONJOBS = kmock.resource("batch", "v1", "cronjobs")
+
+Result = TypeVar("Result")
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 # The verbs Kopf needs to see in discovery before it serves a resource; deletecollection is not emulated.
@@ -186,6 +188,43 @@ def upcoming(view: kmock.View, count: int = 1) -> kmock.Slicer:
     """The next `count` requests `view` matches: kmock's slices count from the server's first request."""
     seen = len(view)
     return view[seen : seen + count]
+
+
+class Rendezvous:
+    """The worst interleaving for a check-then-act, on purpose: requests held at the emulator until
+    each of the concurrent calls has either reached it or ended without it.
+
+        rendezvous = Rendezvous()
+        cluster["post", BOTS] << rendezvous.hold
+        responses = await rendezvous.gather([client.post(...) for _ in range(25)])
+
+    Without a reaction (LocalKubernetes is in-process), `gather` only runs the calls at once.
+    """
+
+    def __init__(self) -> None:
+        self._expected = self._arrived = self._ended = 0
+        self._everyone = asyncio.Event()
+
+    def _check(self) -> None:
+        if self._expected and self._arrived + self._ended >= self._expected:
+            self._everyone.set()
+
+    async def hold(self) -> None:
+        """A kmock reaction that holds the request, then lets the emulator answer it."""
+        self._arrived += 1
+        self._check()
+        await self._everyone.wait()
+
+    async def gather(self, calls: list[Awaitable[Result]], *, seconds: float = 60) -> list[Result]:
+        async def ended(call: Awaitable[Result]) -> Result:
+            try:
+                return await call
+            finally:
+                self._ended += 1
+                self._check()
+
+        self._expected = len(calls)
+        return await asyncio.wait_for(asyncio.gather(*(ended(call) for call in calls)), seconds)
 
 
 @dataclass(frozen=True)
