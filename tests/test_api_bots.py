@@ -24,9 +24,10 @@ from skybots.bots import API_VERSION, validate_bot
 from skybots.operator import rendering
 from skybots.settings import OperatorSettings
 from skybots.stores.kubernetes import BOT, CRON_JOB, JOB, SECRET
-from skybots.stores.runs import RunRecord
+from skybots.stores.runs import DynamoRunHistory, RunRecord
 from skybots.stores.users import user_id
 from tests.support.api import ISSUER, Api, UserClient, api_requests, replica
+from tests.support.aws import REGION, store_edge
 from tests.support.kubernetes import BOTS, JOBS, ClusterEmulator, Rendezvous, rbac_terms
 from tests.support.operator import eventually, operator_running, settings_for_tests
 from tests.support.processes import free_port
@@ -638,6 +639,64 @@ async def test_runs_and_stats_come_from_the_run_history(api: Api, alice: UserCli
     week = (await alice.get("/api/bots/news/stats", params={"range": "7d"})).json()
     assert (len(week["buckets"]), sum(b["reposted"] for b in week["buckets"])) == (28, 11)
     assert (await alice.get("/api/bots/news/stats", params={"range": "1y"})).status_code == 422
+
+
+async def test_reading_runs_reads_a_page_from_the_store_not_the_history(
+    api: Api, alice: UserClient, aws: str
+) -> None:
+    """300 runs of about 1 KB; what the API reads is counted at DynamoDB's edge (a proxy before moto)."""
+    await created(alice)
+    resource = resource_name(alice.user, "news")
+    now = datetime.now(UTC)
+    writer = DynamoRunHistory(
+        api.settings.runs_table, region=REGION, endpoint_url=api.settings.dynamodb_endpoint_url
+    )
+    runs = [
+        RunRecord.model_validate(
+            {
+                "namespace": NS,
+                "bot": resource,
+                "job": f"bot-{resource}-{n}",
+                "outcome": "succeeded",
+                "startedAt": now - timedelta(minutes=5 * n),
+                "finishedAt": now - timedelta(minutes=5 * n) + timedelta(seconds=4),
+                "candidates": 40,
+                "rejected": {f"reason-{r}": r for r in range(30)},
+                "message": "x" * 300,
+            }
+        )
+        for n in range(300)
+    ]
+    for start in range(0, len(runs), 20):
+        await asyncio.gather(*(writer.append(run) for run in runs[start : start + 20]))
+    size = len(runs[0].model_dump_json())
+    async with store_edge(aws) as edge:
+        api.services.history = DynamoRunHistory(api.settings.runs_table, region=REGION, endpoint_url=edge.url)
+
+        first = await alice.get("/api/bots/news/runs", params={"limit": 1})
+        assert [run["job"] for run in first.json()] == [runs[0].job]
+        [query] = edge.reads()
+        assert (query.operation, query.items) == ("Query", 1)
+        assert query.size < 2 * size
+
+        edge.calls.clear()
+        next_page = first.headers["Link"].removeprefix("<").partition(">")[0]
+        second = await alice.get(next_page)
+        assert [run["job"] for run in second.json()] == [runs[1].job]
+        assert [call.items for call in edge.reads()] == [1]
+
+        edge.calls.clear()
+        one = await alice.get(f"/api/bots/news/runs/{runs[150].job}")
+        assert one.json()["job"] == runs[150].job
+        missing = await alice.get("/api/bots/news/runs/bot-news-nope")
+        assert missing.status_code == 404
+        assert [(call.operation, call.items) for call in edge.reads()] == [("GetItem", 1), ("GetItem", 0)]
+
+        edge.calls.clear()
+        forged = await alice.get("/api/bots/news/runs", params={"before": "RUN#~"})
+        assert forged.status_code == 422
+        assert forged.json()["detail"][0]["field"] == "before"
+        assert edge.reads() == []
 
 
 # --- operations ------------------------------------------------------------------------------------------

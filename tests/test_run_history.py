@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from skybots.stores import dynamo
 from skybots.stores.runs import DynamoRunHistory, RunHistory, RunRecord, SqliteRunHistory
 from tests.support.aws import CLOUD_OR_EMBEDDED, REGION, reopener
 
@@ -85,3 +86,42 @@ async def test_sqlite_drops_records_past_their_retention_as_dynamodbs_ttl_does(t
     assert [r.job for r in await history.query("team", "news", recent, recent + timedelta(seconds=1))] == [
         "news-recent"
     ]
+
+
+async def test_the_latest_runs_come_newest_first_a_page_at_a_time(open_history: Opener) -> None:
+    history = open_history()
+    for minute in range(0, 50, 10):
+        await history.append(record(f"news-{minute}", T0 + timedelta(minutes=minute)))
+    await history.append(record("other-0", T0 + timedelta(hours=1)).model_copy(update={"bot": "other"}))
+
+    pages, cursor = [], None
+    while True:
+        page, cursor = await open_history().latest("team", "news", since=T0, limit=2, before=cursor)
+        pages.append([run.job for run in page])
+        if cursor is None:
+            break
+    assert pages == [["news-40", "news-30"], ["news-20", "news-10"], ["news-0"]]
+    recent, more = await history.latest("team", "news", since=T0 + timedelta(minutes=25), limit=5)
+    assert ([run.job for run in recent], more) == (["news-40", "news-30"], None)
+    exact, more = await history.latest("team", "news", since=T0, limit=5)
+    assert len(exact) == 5  # a full page has a cursor, though nothing may come after it
+    assert await history.latest("team", "news", since=T0, limit=5, before=more) == ([], None)
+
+
+async def test_one_run_is_read_by_its_job_and_only_under_its_bot(open_history: Opener) -> None:
+    run = record("news-1", T0, reposted=2, rejected={"language": 1})
+    await open_history().append(run)
+    assert await open_history().get("team", "news", "news-1") == run
+    assert await open_history().get("team", "other", "news-1") is None
+    assert await open_history().get("other-team", "news", "news-1") is None
+    assert await open_history().get("team", "news", "news-2") is None
+
+
+async def test_an_append_that_stopped_between_its_two_items_is_completed_by_the_next(aws: str) -> None:
+    history = dynamo_history(aws)()
+    run = record("news-1", T0)
+    in_time_order, _ = DynamoRunHistory("runs", region=REGION).items(run)
+    dynamo.client(REGION, aws).put_item(TableName="runs", Item=in_time_order)  # then the operator stopped
+    assert await history.get("team", "news", "news-1") is None
+    assert await history.append(run) is False  # collected again: stored once
+    assert await history.get("team", "news", "news-1") == run

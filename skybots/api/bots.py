@@ -14,10 +14,11 @@ import asyncio
 import contextlib
 import hashlib
 import time
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi_events.dispatcher import dispatch
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -41,7 +42,7 @@ from skybots.stores.kubernetes import (
     NotFound,
     merge_patch,
 )
-from skybots.stores.runs import RunHistory, RunRecord
+from skybots.stores.runs import CURSOR, RunHistory, RunRecord
 from skybots.stores.users import User, Users
 
 
@@ -433,26 +434,39 @@ async def list_runs(
     cache: Cache,
     history: History,
     settings: Settings,
+    response: Response,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[
+        str | None, Query(pattern=CURSOR, description="The cursor of the page before (its Link: rel=next).")
+    ] = None,
 ) -> list[RunRecord]:
-    """The bot's runs of the last 30 days, newest first."""
+    """The bot's runs of the last 30 days, newest first; a `Link` header (rel="next") points to the next page."""
     bot = owned(cache, user, name)
-    now = datetime.now(UTC)
-    runs = await history.query(settings.namespace, bot["metadata"]["name"], now - RUNS_LOOKBACK, now)
-    return list(reversed(runs))[:limit]
+    since = datetime.now(UTC) - RUNS_LOOKBACK
+    runs, cursor = await history.latest(
+        settings.namespace, bot["metadata"]["name"], since=since, limit=limit, before=before
+    )
+    if cursor is not None:
+        next_page = urllib.parse.urlencode({"limit": limit, "before": cursor})
+        response.headers["Link"] = f'</api/bots/{name}/runs?{next_page}>; rel="next"'
+    return runs
 
 
 @router.get("/{name}/runs/{job}")
 async def get_run(
-    name: str, job: str, user: SignedIn, cache: Cache, history: History, settings: Settings
+    name: str,
+    job: Annotated[str, Path(max_length=253)],
+    user: SignedIn,
+    cache: Cache,
+    history: History,
+    settings: Settings,
 ) -> RunRecord:
     """One run; 404 until the operator has collected it."""
     bot = owned(cache, user, name)
-    now = datetime.now(UTC)
-    for run in await history.query(settings.namespace, bot["metadata"]["name"], now - RUNS_LOOKBACK, now):
-        if run.job == job:
-            return run
-    raise HTTPException(status.HTTP_404_NOT_FOUND, f"No collected run {job!r} of {name!r} (yet).")
+    run = await history.get(settings.namespace, bot["metadata"]["name"], job)
+    if run is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No collected run {job!r} of {name!r} (yet).")
+    return run
 
 
 @router.get("/{name}/stats", response_model=Stats)

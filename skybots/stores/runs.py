@@ -4,7 +4,12 @@ SQLite stands in for DynamoDB in the embedded runtime (`make demo`), with the sa
 
 DynamoDB layout (one table): partition key `pk` = "BOT#<namespace>/<name>", sort key
 `sk` = "RUN#<startedAt>#<job>", so one Query reads a bot's runs in a time range, oldest
-first. `expiresAt` (epoch seconds) is the table's TTL attribute.
+first, or the newest few (backwards, with a Limit). Each record is also kept at
+`sk` = "JOB#<job>", written right after, so one GetItem reads a run by its Job.
+`expiresAt` (epoch seconds) is the table's TTL attribute.
+
+A page of runs ends with a cursor, "<startedAt>#<job>" of its last run: the next page starts
+after it.
 """
 
 from __future__ import annotations
@@ -44,9 +49,36 @@ class RunHistory(Protocol):
         """The bot's runs that started in [since, until), oldest first."""
         ...
 
+    async def latest(
+        self, namespace: str, bot: str, *, since: datetime, limit: int, before: str | None = None
+    ) -> tuple[list[RunRecord], str | None]:
+        """The bot's newest `limit` runs that started since `since` (and before the cursor `before`),
+        newest first, reading no more than those; and the cursor of the next page (None: no more)."""
+        ...
+
+    async def get(self, namespace: str, bot: str, job: str) -> RunRecord | None:
+        """The bot's run of that Job, by its key."""
+        ...
+
+
+CURSOR = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$"
+"""What a page's cursor looks like (a run's "<startedAt>#<job>"); the API refuses any other."""
+
 
 def _timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _cursor(record: RunRecord) -> str:
+    return f"{_timestamp(record.started_at)}#{record.job}"
+
+
+def _page(records: list[RunRecord], limit: int) -> tuple[list[RunRecord], str | None]:
+    """A page and its cursor: a full page may have more after it (the next may be empty), a shorter one has not.
+
+    Reading one record more to know would cost a record's worth of reading on every page.
+    """
+    return records, _cursor(records[-1]) if len(records) == limit else None
 
 
 class DynamoRunHistory:
@@ -70,17 +102,26 @@ class DynamoRunHistory:
     async def append(self, record: RunRecord) -> bool:
         return await asyncio.to_thread(self._append, record)
 
-    def _append(self, record: RunRecord) -> bool:
-        item: dict[str, Any] = {
+    def items(self, record: RunRecord) -> list[dict[str, Any]]:
+        """The record's two items: in time order (RUN#) and by its Job (JOB#)."""
+        run: dict[str, Any] = {
             "pk": {"S": f"BOT#{record.namespace}/{record.bot}"},
-            "sk": {"S": f"RUN#{_timestamp(record.started_at)}#{record.job}"},
+            "sk": {"S": f"RUN#{_cursor(record)}"},
             "expiresAt": {"N": str(int((record.finished_at + self._retention).timestamp()))},
             "record": {"S": record.model_dump_json(by_alias=True)},
             "outcome": {"S": record.outcome},
             "reposted": {"N": str(record.reposted)},
             "durationSeconds": {"N": str(Decimal(str(round(record.duration_seconds, 3))))},
         }
-        return dynamo.put_new(self._client, self._table, item)
+        return [run, {**run, "sk": {"S": f"JOB#{record.job}"}}]
+
+    def _append(self, record: RunRecord) -> bool:
+        """The first writer of a Job wins. The JOB# item is written also when the RUN# one was there
+        already: an append that stopped between the two is completed by the next."""
+        run, by_job = self.items(record)
+        written = dynamo.put_new(self._client, self._table, run)
+        dynamo.put_new(self._client, self._table, by_job)
+        return written
 
     async def query(self, namespace: str, bot: str, since: datetime, until: datetime) -> list[RunRecord]:
         return await asyncio.to_thread(self._query, namespace, bot, since, until)
@@ -105,6 +146,46 @@ class DynamoRunHistory:
                 return records
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    async def latest(
+        self, namespace: str, bot: str, *, since: datetime, limit: int, before: str | None = None
+    ) -> tuple[list[RunRecord], str | None]:
+        return await asyncio.to_thread(self._latest, namespace, bot, since, limit, before)
+
+    def _latest(
+        self, namespace: str, bot: str, since: datetime, limit: int, before: str | None
+    ) -> tuple[list[RunRecord], str | None]:
+        pk = {"S": f"BOT#{namespace}/{bot}"}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":pk": pk,
+                ":low": {"S": f"RUN#{_timestamp(since)}"},
+                ":high": {"S": "RUN#~"},  # after every timestamp
+            },
+            "ScanIndexForward": False,
+            "Limit": limit,
+            "ProjectionExpression": "#r",
+            "ExpressionAttributeNames": {"#r": "record"},
+        }
+        if before is not None:
+            request["ExclusiveStartKey"] = {"pk": pk, "sk": {"S": f"RUN#{before}"}}
+        items = self._client.query(**request)["Items"]
+        return _page([RunRecord.model_validate_json(item["record"]["S"]) for item in items], limit)
+
+    async def get(self, namespace: str, bot: str, job: str) -> RunRecord | None:
+        return await asyncio.to_thread(self._get, namespace, bot, job)
+
+    def _get(self, namespace: str, bot: str, job: str) -> RunRecord | None:
+        answer = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"BOT#{namespace}/{bot}"}, "sk": {"S": f"JOB#{job}"}},
+            ProjectionExpression="#r",
+            ExpressionAttributeNames={"#r": "record"},
+        )
+        found = answer.get("Item")
+        return None if found is None else RunRecord.model_validate_json(found["record"]["S"])
+
 
 RUNS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -112,6 +193,7 @@ CREATE TABLE IF NOT EXISTS runs (
     record TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (namespace, bot, started_at, job)
 );
 CREATE INDEX IF NOT EXISTS runs_expiry ON runs (expires_at);
+CREATE UNIQUE INDEX IF NOT EXISTS runs_job ON runs (namespace, bot, job);
 """
 
 
@@ -153,3 +235,24 @@ class SqliteRunHistory:
             ).fetchall()
         )
         return [RunRecord.model_validate_json(record) for (record,) in rows]
+
+    async def latest(
+        self, namespace: str, bot: str, *, since: datetime, limit: int, before: str | None = None
+    ) -> tuple[list[RunRecord], str | None]:
+        started, job = (before or "~#").split("#", 1)  # "~": after every timestamp
+        rows = await self._db.run(
+            lambda db: db.execute(
+                "SELECT record FROM runs WHERE namespace = ? AND bot = ? AND started_at >= ?"
+                " AND (started_at, job) < (?, ?) ORDER BY started_at DESC, job DESC LIMIT ?",
+                (namespace, bot, _timestamp(since), started, job, limit),
+            ).fetchall()
+        )
+        return _page([RunRecord.model_validate_json(record) for (record,) in rows], limit)
+
+    async def get(self, namespace: str, bot: str, job: str) -> RunRecord | None:
+        row = await self._db.run(
+            lambda db: db.execute(
+                "SELECT record FROM runs WHERE namespace = ? AND bot = ? AND job = ?", (namespace, bot, job)
+            ).fetchone()
+        )
+        return None if row is None else RunRecord.model_validate_json(row[0])

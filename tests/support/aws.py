@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import TypeVar
 
+import aiohttp.web
 import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.support.processes import free_port
+from tests.support.xrpc_proxy import answered, forwarded, proxying
 
 REGION = "eu-central-1"
 
@@ -54,3 +60,51 @@ def reopener(
     if request.param == "embedded":
         return embedded
     return cloud(request.getfixturevalue("aws"))
+
+
+READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem"})
+
+
+@dataclass(frozen=True)
+class StoreCall:
+    """One DynamoDB call as it crossed the edge of the calling process."""
+
+    operation: str
+    """DynamoDB's name of it: Query, GetItem, PutItem, ..."""
+    items: int
+    """Items in the answer."""
+    size: int
+    """Bytes of the answer."""
+    seconds: float
+    """How long the store took to answer."""
+
+
+@dataclass
+class StoreEdge:
+    """A recording proxy in front of moto: what each DynamoDB call made through it got back."""
+
+    client: httpx.AsyncClient  # to moto, its connections kept
+    url: str = ""
+    calls: list[StoreCall] = field(default_factory=list)
+
+    def reads(self) -> list[StoreCall]:
+        return [call for call in self.calls if call.operation in READS]
+
+    async def _handle(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
+        started = time.perf_counter()
+        answer = await forwarded(request, self.client)
+        seconds = time.perf_counter() - started
+        operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
+        body = json.loads(answer.content or b"{}")
+        items = len(body.get("Items", [])) + ("Item" in body)
+        self.calls.append(StoreCall(operation, items, len(answer.content), seconds))
+        return answered(answer)
+
+
+@asynccontextmanager
+async def store_edge(target: str) -> AsyncIterator[StoreEdge]:
+    async with (
+        httpx.AsyncClient(base_url=target, trust_env=False, timeout=30) as client,
+        proxying(StoreEdge(client)) as edge,
+    ):
+        yield edge

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 import aiohttp
 import aiohttp.web
@@ -86,11 +87,8 @@ class XrpcProxy:
             await until()
         if barrier := self.barriers.get(nsid):
             await asyncio.wait_for(barrier.wait(), 30)
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         async with httpx.AsyncClient(base_url=self.target, trust_env=False, timeout=30) as client:
-            answer = await client.request(
-                request.method, request.path_qs, content=await request.read(), headers=headers
-            )
+            answer = await forwarded(request, client)
         body = await request.read()
         if nsid == "com.atproto.repo.createRecord" and answer.is_success:
             record = json.loads(body).get("record", {})
@@ -100,8 +98,21 @@ class XrpcProxy:
             return aiohttp.web.Response(status=fault.status, body=fault.body, headers=fault.headers)
         if action := self.after.pop(nsid, None):
             await action()
-        kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
-        return aiohttp.web.Response(status=answer.status_code, body=answer.content, headers=kept)
+        return answered(answer)
+
+
+async def forwarded(request: aiohttp.web.Request, client: httpx.AsyncClient) -> httpx.Response:
+    """The request, sent on by `client` (to its base URL) as it came (hop-by-hop headers aside)."""
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+    return await client.request(
+        request.method, request.path_qs, content=await request.read(), headers=headers
+    )
+
+
+def answered(answer: httpx.Response) -> aiohttp.web.Response:
+    """The target's answer, passed back (hop-by-hop headers aside)."""
+    kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
+    return aiohttp.web.Response(status=answer.status_code, body=answer.content, headers=kept)
 
     def _next_fault(self, nsid: str) -> Fault | None:
         queued = self.faults.get(nsid)
@@ -115,16 +126,38 @@ class XrpcProxy:
 
 
 @asynccontextmanager
-async def xrpc_proxy(target: str) -> AsyncIterator[XrpcProxy]:
-    proxy = XrpcProxy(target)
+async def serving(
+    handle: Callable[[aiohttp.web.Request], Awaitable[aiohttp.web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """`handle` for every request on a free port of 127.0.0.1; its URL."""
     app = aiohttp.web.Application()
-    app.router.add_route("*", "/{tail:.*}", proxy._handle)
+    app.router.add_route("*", "/{tail:.*}", handle)
     runner = aiohttp.web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()
     await aiohttp.web.TCPSite(runner, "127.0.0.1", port).start()
-    proxy.url = f"http://127.0.0.1:{port}"
     try:
-        yield proxy
+        yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+class Proxy(Protocol):
+    url: str
+
+    async def _handle(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse: ...
+
+
+AnyProxy = TypeVar("AnyProxy", bound=Proxy)
+
+
+@asynccontextmanager
+async def proxying(proxy: AnyProxy) -> AsyncIterator[AnyProxy]:
+    """The proxy served on a free port, its `url` set."""
+    async with serving(proxy._handle) as url:
+        proxy.url = url
+        yield proxy
+
+
+def xrpc_proxy(target: str) -> AbstractAsyncContextManager[XrpcProxy]:
+    return proxying(XrpcProxy(target))
