@@ -58,6 +58,7 @@ benchmark-operator: install
 
 benchmark-api: install
 	$(BIN)/python benchmarks/api_load.py
+	$(BIN)/python benchmarks/run_history.py
 
 benchmark-reposter: install test-services
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
