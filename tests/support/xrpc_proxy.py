@@ -100,6 +100,16 @@ class XrpcProxy:
             await action()
         return answered(answer)
 
+    def _next_fault(self, nsid: str) -> Fault | None:
+        queued = self.faults.get(nsid)
+        if not queued:
+            return None
+        fault = queued[0]
+        fault.times -= 1
+        if fault.times <= 0:
+            queued.pop(0)
+        return fault
+
 
 async def forwarded(request: aiohttp.web.Request, client: httpx.AsyncClient) -> httpx.Response:
     """The request, sent on by `client` (to its base URL) as it came (hop-by-hop headers aside)."""
@@ -113,16 +123,6 @@ def answered(answer: httpx.Response) -> aiohttp.web.Response:
     """The target's answer, passed back (hop-by-hop headers aside)."""
     kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
     return aiohttp.web.Response(status=answer.status_code, body=answer.content, headers=kept)
-
-    def _next_fault(self, nsid: str) -> Fault | None:
-        queued = self.faults.get(nsid)
-        if not queued:
-            return None
-        fault = queued[0]
-        fault.times -= 1
-        if fault.times <= 0:
-            queued.pop(0)
-        return fault
 
 
 @asynccontextmanager
