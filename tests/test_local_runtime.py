@@ -34,6 +34,9 @@ from tests.support.processes import free_port, port_is_free
 from tests.support.reposter import reposted_by
 
 SKYBOTS = Path(sys.executable).parent / "skybots"
+# A bot that runs only when asked, for tests that count its runs: a scheduled run in the middle
+# would take their posts, or make their "run now" a 409 (a run is in progress).
+ASKED_ONLY = ("--bot-schedule", "0 0 1 1 *")
 
 
 class Dev:
@@ -107,7 +110,16 @@ async def test_a_local_bot_reposts_survives_a_restart_and_reposts_nothing_twice(
     bot = network.create_account("localbot")
     password = network.create_app_password(bot)
     uris = posts(network, author, tag, 3)
-    args = ("--bot-handle", bot.handle, "--bot-tag", tag, "--bot-service", network.pds_url, "--live")
+    args = (
+        "--bot-handle",
+        bot.handle,
+        "--bot-tag",
+        tag,
+        "--bot-service",
+        network.pds_url,
+        "--live",
+        *ASKED_ONLY,
+    )
 
     async with skybots_dev(tmp_path / "state", *args, password=password) as dev:
         view = (await dev.client.get("/api/bots/my-bot")).json()
@@ -160,7 +172,16 @@ async def test_a_catastrophic_pattern_neither_gets_in_nor_stalls_the_runtime(
     kept = network.post(author, f"#{tag} {xs}", tags=[tag], langs=["en"]).uri
     missed = network.post(author, f"#{tag} {xs}!", tags=[tag], langs=["en"]).uri
     network.process_all()
-    args = ("--bot-handle", bot.handle, "--bot-tag", tag, "--bot-service", network.pds_url, "--live")
+    args = (
+        "--bot-handle",
+        bot.handle,
+        "--bot-tag",
+        tag,
+        "--bot-service",
+        network.pds_url,
+        "--live",
+        *ASKED_ONLY,
+    )
 
     async with skybots_dev(tmp_path / "state", *args, password=network.create_app_password(bot)) as dev:
 
