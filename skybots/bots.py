@@ -16,7 +16,7 @@ import itertools
 import json
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -44,6 +44,7 @@ VERSION = "v1alpha1"
 KIND = "Bot"
 PLURAL = "bots"
 API_VERSION = f"{GROUP}/{VERSION}"
+OWNER_LABEL = f"{GROUP}/owner"  # on the Bots the API makes: the id of the user they belong to
 
 # CronJob names are at most 52 characters; ours are "bot-<name>".
 MAX_BOT_NAME_LENGTH = 48
@@ -170,6 +171,60 @@ def parse_cron(expression: str) -> str:
 def cron_sim_expression(expression: str) -> str:
     """A valid schedule as cronsim reads it: macros spelled out, `?` as `*`."""
     return " ".join(CRON_MACROS.get(expression, expression).split()).replace("?", "*")
+
+
+GREGORIAN_CYCLE_DAYS = 146_097  # 400 years, after which dates fall on the same weekdays again
+
+
+def shortest_interval(expression: str) -> timedelta:
+    """The shortest time between two consecutive runs of a valid schedule, exactly, from its fields.
+
+    The shorter of: the closest two times of day it runs at, and the gap from the last time of a
+    day to the first time of the next day it runs on (the days over the calendar's 400-year cycle).
+    Daylight saving time is not counted: it moves one night's runs by an hour, twice a year.
+    """
+    from cronsim import CronSim
+
+    sim = CronSim(cron_sim_expression(expression), datetime(2000, 1, 1))
+    times = sorted(hour * 60 + minute for hour in sim.hours for minute in sim.minutes)
+    within_a_day = [later - earlier for earlier, later in itertools.pairwise(times)]
+    across_days = _shortest_day_gap(sim) * 24 * 60 - (times[-1] - times[0])
+    return timedelta(minutes=min([*within_a_day, across_days]))
+
+
+def _shortest_day_gap(sim: Any) -> int:
+    """The fewest days from one day the schedule runs on to the next (cron's day rule: both day
+    fields when one is `*`, either one when both are restricted), over the 400-year cycle."""
+    import calendar
+
+    weekdays = {day % 7 for day in sim.weekdays}  # cron's Sunday is 0 or 7
+
+    @functools.cache
+    def year(leap: bool, first_weekday: int) -> tuple[int, int, int] | None:
+        """(first, last, fewest days between two) of the days a year runs on, as days of the year;
+        a year is known by whether it is a leap year and the weekday of its 1 January (Monday 0)."""
+        found, start = [], 0
+        for month in range(1, 13):
+            length = calendar.monthrange(2000 if leap else 2001, month)[1]
+            for day in range(1, length + 1) if month in sim.months else ():
+                by_date, by_weekday = day in sim.days, (first_weekday + start + day) % 7 in weekdays
+                if (by_date and by_weekday) if sim.day_and else (by_date or by_weekday):
+                    found.append(start + day)
+            start += length
+        if not found:
+            return None
+        gaps = [later - earlier for earlier, later in itertools.pairwise(found)]
+        return found[0], found[-1], min(gaps, default=GREGORIAN_CYCLE_DAYS)
+
+    spans, start = [], 0  # (first, last, fewest days between two) of each year, as days of the cycle
+    for number in range(2000, 2400):
+        leap = calendar.isleap(number)
+        if (days := year(leap, calendar.weekday(number, 1, 1))) is not None:
+            spans.append((start + days[0], start + days[1], days[2]))
+        start += 366 if leap else 365
+    next_cycle = (spans[0][0] + GREGORIAN_CYCLE_DAYS, 0, 0)
+    between_years = [later[0] - earlier[1] for earlier, later in itertools.pairwise([*spans, next_cycle])]
+    return min([*between_years, *(span[2] for span in spans)])
 
 
 _CRON_FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
@@ -591,6 +646,23 @@ class BotConfig(WireModel):
     """Name of the Bot."""
     spec: BotSpec
     """The Bot's spec."""
+    tenant: str = Field(default="", max_length=128)
+    """Whose share of the platform's request budget the runs draw from (see `tenant`); empty, in a
+    config an older operator rendered: the Bot's namespace."""
+
+    @model_validator(mode="after")
+    def _tenant_defaults_to_the_namespace(self) -> BotConfig:
+        self.tenant = self.tenant or f"namespace/{self.namespace}"
+        return self
+
+
+def tenant(namespace: str, labels: dict[str, str], users_namespace: str) -> str:
+    """Who a Bot's runs share the request budget as: in the namespace where the API keeps users'
+    Bots, the user its owner label names (only the API and the platform's admins write there);
+    anywhere else the namespace, whatever its Bots' labels say, so a tenant with kubectl cannot
+    draw from a user's share, nor claim more shares by inventing owners."""
+    owner = labels.get(OWNER_LABEL)
+    return f"user/{owner}" if owner and namespace == users_namespace else f"namespace/{namespace}"
 
 
 # --- status ----------------------------------------------------------------------------------
@@ -689,6 +761,42 @@ class BotStatus(StatusModel):
         return next((c for c in self.conditions if c.type == type_), None)
 
 
+class Bounds(Protocol):
+    """How much a Bot may ask of the platform (`skybots.settings.BotBounds`)."""
+
+    min_run_interval_minutes: int
+    max_pages_per_run: int
+
+
+def bound_errors(spec: BotSpec, bounds: Bounds) -> list[tuple[str, str]]:
+    """What a valid spec asks past the platform's bounds, by field."""
+    errors = []
+    interval, least = shortest_interval(spec.schedule), timedelta(minutes=bounds.min_run_interval_minutes)
+    if interval < least:
+        errors.append(
+            (
+                "spec.schedule",
+                f"{spec.schedule!r} has runs {_minutes(interval)} apart; "
+                f"runs must be at least {_minutes(least)} apart on this platform",
+            )
+        )
+    pages = sum(source.max_pages for source in spec.sources)
+    if pages > bounds.max_pages_per_run:
+        errors.append(
+            (
+                "spec.sources",
+                f"the sources read up to {pages} pages a run (their maxPages summed); "
+                f"this platform allows {bounds.max_pages_per_run}",
+            )
+        )
+    return errors
+
+
+def _minutes(interval: timedelta) -> str:
+    minutes = int(interval.total_seconds() // 60)
+    return f"{minutes} minute{'' if minutes == 1 else 's'}"
+
+
 class BotSpecError(ValueError):
     """A spec that does not validate; `errors` holds (field path, message) pairs."""
 
@@ -714,13 +822,16 @@ def name_errors(name: str) -> list[tuple[str, str]]:
     return errors
 
 
-def validate_bot(manifest: Any) -> BotSpec:
-    """The spec of a Bot manifest, after checking its name too; BotSpecError names every field."""
+def validate_bot(manifest: Any, bounds: Bounds | None = None) -> BotSpec:
+    """The spec of a Bot manifest, after checking its name too, and the platform's bounds when
+    given; BotSpecError names every field."""
     errors = name_errors(str(manifest.get("metadata", {}).get("name", "")))
     try:
         spec = validate_spec(manifest.get("spec"))
     except BotSpecError as error:
         errors += error.errors
+    else:
+        errors += bound_errors(spec, bounds) if bounds else []
     if errors:
         raise BotSpecError(errors)
     return spec

@@ -34,13 +34,33 @@ def _millicores(quantity: str) -> float:
     return float(quantity[:-1]) if quantity.endswith("m") else float(quantity) * 1000
 
 
-class OperatorSettings(BaseSettings):
+class BotBounds(BaseSettings):
+    """How much a Bot may ask of the platform: the API refuses a spec past these (422), and the
+    operator holds a Bot made with kubectl past them at its last valid spec (InvalidSpec).
+
+    The defaults with Bluesky's 3,000 requests per 5 minutes per address: a bot at most every 5
+    minutes reading at most 30 pages is 12 x 30 = 360 requests an hour, and a user's 10 bots 3,600
+    an hour (1 a second), an eighth of the reposters' 8 a second; what is left when many users
+    run at once the governor shares between them.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SKYBOTS_", extra="ignore", use_attribute_docstrings=True)
+
+    min_run_interval_minutes: int = Field(default=5, ge=1, le=1440)
+    """The shortest time between two runs a bot's schedule may ask for, in minutes (at most a day)."""
+    max_pages_per_run: int = Field(default=30, ge=1, le=100)
+    """The most pages a bot's sources may read in one run together (their maxPages summed)."""
+
+
+class OperatorSettings(BotBounds):
     """What the operator needs: where it watches, and what it puts into every bot's CronJob."""
 
     model_config = SettingsConfigDict(env_prefix="SKYBOTS_", extra="ignore", use_attribute_docstrings=True)
 
     namespaces: CommaList = Field(default_factory=lambda: ["skybots"])
     """Namespaces whose Bots the operator reconciles, comma-separated (ignored with --all-namespaces)."""
+    api_namespace: str = "skybots"
+    """Where the API keeps users' Bots: there a Bot's owner label names whose share of the request budget its runs use; elsewhere, its namespace's."""
     kubernetes_server: str | None = None
     """Talk to this API server without credentials (tests); unset: in-cluster config or kubeconfig."""
 
@@ -107,7 +127,7 @@ class OperatorSettings(BaseSettings):
         return self
 
 
-class ApiSettings(BaseSettings):
+class ApiSettings(BotBounds):
     """What the API needs: who may sign in, where bots and users live, how mail goes out."""
 
     model_config = SettingsConfigDict(env_prefix="SKYBOTS_", extra="ignore", use_attribute_docstrings=True)

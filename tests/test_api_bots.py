@@ -168,6 +168,52 @@ async def test_25_concurrent_creates_on_two_replicas_make_10_bots(
     assert len((await alice.get("/api/bots")).json()) == 10
 
 
+@pytest.mark.parametrize(
+    "schedule", ["* * * * *", "*/1 * * * *", "0,1 * * * *", "0,4 */2 * * *", "0,59 0,23 * * *"]
+)
+async def test_a_schedule_more_often_than_the_platform_allows_is_a_422_naming_it(
+    api: Api, alice: UserClient, schedule: str
+) -> None:
+    refused = await alice.post("/api/bots", json=new_bot(schedule=schedule))
+    assert refused.status_code == 422, refused.text
+    [problem] = refused.json()["detail"]
+    assert problem["field"] == "spec.schedule"
+    assert "at least 5 minutes apart" in problem["message"]
+    assert await api.kube.list(BOT, NS) == []
+
+    bot = await created(alice, schedule="*/5 * * * *")
+    patched = await alice.patch(
+        "/api/bots/news", json={"resourceVersion": bot["resourceVersion"], "spec": {"schedule": schedule}}
+    )
+    assert patched.status_code == 422
+    assert [p["field"] for p in patched.json()["detail"]] == ["spec.schedule"]
+    assert (await alice.get("/api/bots/news")).json()["spec"]["schedule"] == "*/5 * * * *"
+
+
+async def test_the_bounds_are_the_platforms_settings(api: Api, alice: UserClient) -> None:
+    api.settings.min_run_interval_minutes = 60
+    refused = await alice.post("/api/bots", json=new_bot(schedule="*/30 * * * *"))
+    assert [p["field"] for p in refused.json()["detail"]] == ["spec.schedule"]
+    assert "at least 60 minutes apart" in refused.json()["detail"][0]["message"]
+    await created(alice, schedule="@hourly")
+
+
+async def test_sources_reading_more_pages_a_run_than_the_platform_allows_are_a_422(
+    api: Api, alice: UserClient
+) -> None:
+    greedy = [
+        {"type": "hashtag", "tag": f"tag{n}", "maxPages": 10} for n in range(10)
+    ]  # the abuse: 100 pages
+    refused = await alice.post("/api/bots", json=new_bot(sources=greedy))
+    assert refused.status_code == 422, refused.text
+    [problem] = refused.json()["detail"]
+    assert problem["field"] == "spec.sources"
+    assert "up to 100 pages a run" in problem["message"]
+    assert "this platform allows 30" in problem["message"]
+    assert await api.kube.list(BOT, NS) == []
+    await created(alice, sources=[{"type": "hashtag", "tag": f"tag{n}"} for n in range(10)])  # 10 x 3 pages
+
+
 # --- changing bots ---------------------------------------------------------------------------------
 
 

@@ -6,13 +6,14 @@ fixtures must fail for the reason their annotations name, in each layer that can
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from skybots.bots import BotSpecError, validate_bot
+from skybots.bots import BotSpecError, shortest_interval, validate_bot
 from skybots.crd import bot_crd
 from tests.support.crd_validation import CrdValidator
 
@@ -75,3 +76,25 @@ def test_the_readme_example_is_a_valid_bot() -> None:
     for bot in bots:
         assert CRD.errors(bot) == []
         validate_bot(bot)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "shortest"),
+    [
+        ("* * * * *", timedelta(minutes=1)),
+        ("*/1 * * * *", timedelta(minutes=1)),
+        ("0,1 * * * *", timedelta(minutes=1)),
+        ("@hourly", timedelta(hours=1)),
+        ("*/7 * * * *", timedelta(minutes=4)),  # :56, then :00
+        ("0,59 0,23 * * *", timedelta(minutes=1)),  # 23:59, then 00:00 the next day
+        ("30 23 * * MON-FRI", timedelta(days=1)),
+        ("0 0 * * 0", timedelta(days=7)),
+        ("0 0 13 * FRI", timedelta(days=1)),  # both day fields restricted: either one (Thursday 13th)
+        ("0 0 31 * *", timedelta(days=31)),  # 31 July, 31 August
+        ("0 0 29 2 *", timedelta(days=4 * 365 + 1)),  # leap days
+    ],
+)
+def test_the_shortest_interval_of_a_schedule_is_computed_from_its_fields(
+    schedule: str, shortest: timedelta
+) -> None:
+    assert shortest_interval(schedule) == shortest

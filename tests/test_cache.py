@@ -123,14 +123,47 @@ async def test_maps_merge(cache: Cache) -> None:
 
 async def test_the_token_bucket_spends_its_burst_then_says_how_long_to_wait(cache: Cache) -> None:
     rate, capacity = 10.0, 3.0
-    assert [await cache.take_token("egress", rate, capacity) for _ in range(3)] == [0, 0, 0]
-    wait = await cache.take_token("egress", rate, capacity)
+    assert [await cache.take_token("egress", "alice", rate, capacity) for _ in range(3)] == [0, 0, 0]
+    wait = await cache.take_token("egress", "alice", rate, capacity)
     assert 0 < wait <= 1 / rate
-    assert 0 < await cache.take_token("egress", rate, capacity) <= wait  # a refusal takes nothing
+    assert 0 < await cache.take_token("egress", "alice", rate, capacity) <= wait  # a refusal takes nothing
     await asyncio.sleep(wait + 0.01)
-    assert await cache.take_token("egress", rate, capacity) == 0
-    assert await cache.take_token("other", rate, capacity) == 0  # buckets are per key
+    assert await cache.take_token("egress", "alice", rate, capacity) == 0
+    assert await cache.take_token("other", "alice", rate, capacity) == 0  # buckets are per key
     assert await cache.exists("egress")
+
+
+async def asks(cache: Cache, tenant: str, times: int, rate: float, capacity: float) -> int:
+    """`times` requests of one tenant's runs at once: how many got a token."""
+    waits = await asyncio.gather(*(cache.take_token("egress", tenant, rate, capacity) for _ in range(times)))
+    return waits.count(0)
+
+
+async def test_a_tenant_alone_may_use_the_whole_budget(cache: Cache) -> None:
+    rate, capacity = 2.0, 4.0
+    assert await asks(cache, "abuser", 20, rate, capacity) == 4
+    assert 0 < await cache.take_token("egress", "abuser", rate, capacity) <= 1 / rate  # the whole rate
+
+
+async def test_while_tenants_compete_each_gets_its_share_of_the_budget(cache: Cache) -> None:
+    """The abuser's many runs have spent the budget when the victim's run comes: from then on the
+    rate is halved for each, and the abuser's twenty requests at once get no more than the victim's one."""
+    rate, capacity = 2.0, 2.0
+    assert await asks(cache, "abuser", 20, rate, capacity) == 2  # alone: the whole burst
+    victim_wait = await cache.take_token("egress", "victim", rate, capacity)
+    assert 1 / rate < victim_wait <= 2 / rate  # its share: half the rate
+    assert 1 / rate < await cache.take_token("egress", "abuser", rate, capacity) <= 2 / rate  # halved too
+
+    await asyncio.sleep(victim_wait + 0.05)  # a share's token each; the abuser asks first, twenty times
+    assert await asks(cache, "abuser", 20, rate, capacity) == 1
+    assert await asks(cache, "victim", 1, rate, capacity) == 1
+
+
+async def test_new_tenants_cannot_take_more_than_the_shared_budget(cache: Cache) -> None:
+    rate, capacity = 0.01, 3.0
+    granted = [await asks(cache, f"tenant-{n}", 3, rate, capacity) for n in range(10)]
+    assert sum(granted) == 3
+    assert granted[0] == 3  # the first alone took the burst; the others wait for their shares
 
 
 async def test_closing_the_memory_cache_keeps_its_state() -> None:

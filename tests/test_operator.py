@@ -490,6 +490,66 @@ async def test_a_bot_with_a_pattern_re2_cannot_run_is_invalid_and_gets_no_cronjo
     assert not await api.exists("CronJob", "bot-echo")
 
 
+async def test_a_bot_made_with_kubectl_past_the_platforms_bounds_is_held_naming_the_field(
+    running: Harness,
+) -> None:
+    api = running.api
+    await api.create_secret("greedy")
+    await api.create_bot("greedy", schedule="0,1 * * * *")  # the CRD cannot know the platform's bounds
+    condition = await ready(api, "greedy", "False")
+    assert condition["reason"] == "InvalidSpec"
+    assert "spec.schedule: '0,1 * * * *' has runs 1 minute apart" in condition["message"]
+    assert "at least 5 minutes apart" in condition["message"]
+    assert not await api.exists("CronJob", "bot-greedy")
+    assert not await api.exists("ConfigMap", "bot-greedy")
+
+    await a_ready_bot(api, "news")
+    many = [{"type": "hashtag", "tag": f"tag{n}", "maxPages": 10} for n in range(10)]
+    await api.patch("Bot", "news", {"spec": {"sources": many}})
+    condition = await ready(api, "news", "False")
+    assert condition["reason"] == "InvalidSpec"
+    assert "spec.sources: the sources read up to 100 pages a run" in condition["message"]
+    assert condition["observedGeneration"] == 2
+    config = (await api.get("ConfigMap", "bot-news"))["data"]["bot.json"]
+    assert "tag9" not in config  # the last valid spec keeps running
+
+    await api.patch("Bot", "greedy", {"spec": {"schedule": "*/5 * * * *"}})
+    await ready(api, "greedy")
+    assert (await api.get("CronJob", "bot-greedy"))["spec"]["schedule"] == "*/5 * * * *"
+
+
+async def tenant_of(api: Api, name: str, labels: dict[str, str]) -> str:
+    """The tenant the operator writes into the config of a Bot made with these labels."""
+    await api.create_secret(name)
+    await api.create(
+        "Bot",
+        {
+            "apiVersion": "skybots.dev/v1alpha1",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "account": {"handle": f"{name}.bsky.social", "credentialsSecretRef": {"name": name}},
+                "sources": [{"type": "mentions"}],
+            },
+        },
+    )
+    await ready(api, name)
+    return str(json.loads((await api.get("ConfigMap", f"bot-{name}"))["data"]["bot.json"])["tenant"])
+
+
+@pytest.mark.parametrize("api_namespace", [NS, "skybots"], ids=["users-namespace", "other-namespace"])
+async def test_runs_share_the_request_budget_as_their_owner_where_the_api_keeps_bots(
+    harness: Harness, api_namespace: str
+) -> None:
+    """Only where the API keeps users' Bots does the owner label name the tenant: anywhere else, a
+    tenant with kubectl could claim someone's share (or make up owners for more shares)."""
+    harness.settings.api_namespace = api_namespace
+    async with harness.running():
+        claimed = await tenant_of(harness.api, "claimed", {"skybots.dev/owner": "alice"})
+        unlabelled = await tenant_of(harness.api, "plain", {})
+    assert claimed == ("user/alice" if api_namespace == NS else f"namespace/{NS}")
+    assert unlabelled == f"namespace/{NS}"
+
+
 async def test_a_restarted_operator_converges_and_a_converged_one_writes_nothing(harness: Harness) -> None:
     api, cluster = harness.api, harness.cluster
     async with harness.running():

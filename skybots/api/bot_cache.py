@@ -13,12 +13,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from skybots.bots import OWNER_LABEL
 from skybots.stores.kubernetes import BOT, KubernetesApi, follow
 
 log = logging.getLogger(__name__)
 
 MANAGED_BY_API = "skybots-api"
-OWNER_LABEL = "skybots.dev/owner"
 GENERATIONS_KEPT = 32  # resourceVersions remembered per Bot: a few hours of runs
 Change = Callable[[dict[str, Any] | None, dict[str, Any] | None], Awaitable[None]]
 

@@ -23,11 +23,21 @@ from fastapi_events.dispatcher import dispatch
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from skybots import bots
-from skybots.api.bot_cache import MANAGED_BY_API, OWNER_LABEL, BotCache
+from skybots.api.bot_cache import MANAGED_BY_API, BotCache
 from skybots.api.events import BOT_CHANGED
 from skybots.api.sessions import SignedIn
 from skybots.api.stats import Stats, StatsReader
-from skybots.bots import BlueskyAccount, BotSpec, BotSpecError, BotStatus, Matches, WireModel, validate_spec
+from skybots.bots import (
+    OWNER_LABEL,
+    BlueskyAccount,
+    BotSpec,
+    BotSpecError,
+    BotStatus,
+    Matches,
+    WireModel,
+    bound_errors,
+    validate_spec,
+)
 from skybots.operator import rendering
 from skybots.operator.rendering import finished_at
 from skybots.settings import ApiSettings
@@ -294,7 +304,7 @@ async def create_bot(
     if find_owned(cache, user, body.name) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"You already have a bot named {body.name!r}.")
     resource = resource_name(user, body.name)
-    spec = _validated(body.spec.model_dump(mode="json", by_alias=True, exclude_none=True), resource)
+    spec = _validated(body.spec.model_dump(mode="json", by_alias=True, exclude_none=True), resource, settings)
     await _reserve_slot(users, cache, user, body.name, settings.bots_per_user)
     labels = {
         "app.kubernetes.io/name": "skybots",
@@ -338,7 +348,7 @@ async def update_bot(
         if isinstance(account, dict) and "credentialsSecretRef" in account:
             raise _invalid([("spec.account.credentialsSecretRef", "is set by the platform")])
         current = view(bot).spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-        spec = _validated(merge_patch(current, body.spec), bot["metadata"]["name"])
+        spec = _validated(merge_patch(current, body.spec), bot["metadata"]["name"], settings)
     resource = bot["metadata"]["name"]
     for attempt in range(UPDATE_ATTEMPTS):
         patch = {
@@ -493,11 +503,15 @@ def _invalid(errors: list[tuple[str, str]]) -> HTTPException:
     )
 
 
-def _validated(spec: dict[str, Any], resource: str) -> BotSpec:
+def _validated(spec: dict[str, Any], resource: str, settings: ApiSettings) -> BotSpec:
+    """The full spec, within the platform's bounds; a 422 naming each field otherwise."""
     try:
-        return full_spec(spec, resource)
+        valid = full_spec(spec, resource)
     except BotSpecError as error:
         raise _invalid(error.errors) from None
+    if errors := bound_errors(valid, settings):
+        raise _invalid(errors)
+    return valid
 
 
 async def _patch(

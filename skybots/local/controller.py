@@ -146,7 +146,7 @@ class LocalController:
         meta = bot["metadata"]
         generation = meta.get("generation")
         try:
-            spec = validate_bot(bot)
+            spec = validate_bot(bot, self.settings)
         except BotSpecError as error:
             message = "The spec is invalid: " + "; ".join(f"{path}: {text}" for path, text in error.errors)
             await self._set_status(bot, generation, (False, "InvalidSpec", message), None)
@@ -267,7 +267,7 @@ class LocalController:
                 outcome="failed", message="the bot is gone", started_at=started, finished_at=now()
             )
         try:
-            spec = validate_bot(bot)
+            spec = validate_bot(bot, self.settings)
         except BotSpecError as error:
             return RunReport(
                 outcome="invalidConfig", message=str(error)[:1024], started_at=started, finished_at=now()
@@ -285,7 +285,7 @@ class LocalController:
             allow_private_addresses=True,  # the local runtime: Bluesky's network may be on loopback
         )
         return await run_bot(
-            rendering.bot_config(bot, spec),
+            rendering.bot_config(bot, spec, self.settings),
             settings,
             cache=self.cache,
             objects=self.objects,

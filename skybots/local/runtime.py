@@ -30,6 +30,9 @@ from skybots.stores.objects import FolderObjects
 from skybots.stores.runs import SqliteRunHistory
 from skybots.stores.users import SqliteUsers
 
+# One developer's bots on their own address, trying things out: a run a minute is theirs to ask for.
+LOCAL_MIN_RUN_INTERVAL_MINUTES = 1
+
 
 @dataclass
 class LocalRuntime:
@@ -59,6 +62,7 @@ def build(
         namespace=settings.namespace,
         session_secret=_session_secret(data),
         metrics_port=0,
+        min_run_interval_minutes=LOCAL_MIN_RUN_INTERVAL_MINUTES,
     )
     services = Services(kube=kube, users=users, history=history, mailer=ConsoleMailer())
     app = create_app(api_settings, services, local_runtime=True)
@@ -67,7 +71,11 @@ def build(
         history,
         cache=cache,
         objects=FolderObjects(data / "objects"),
-        settings=OperatorSettings(namespaces=[settings.namespace]),
+        settings=OperatorSettings(
+            namespaces=[settings.namespace],
+            api_namespace=settings.namespace,
+            min_run_interval_minutes=LOCAL_MIN_RUN_INTERVAL_MINUTES,
+        ),
         transport=transport,
     )
     return LocalRuntime(app, controller, kube, cache)

@@ -127,7 +127,7 @@ async def reconcile(
         with op.metrics.reconcile_seconds.time():
             invalid: tuple[bool, str, str] | None = None  # the Reconciled condition of an invalid spec
             try:
-                spec = validate_bot(bot)
+                spec = validate_bot(bot, op.settings)
             except BotSpecError as error:
                 # This process's own record first: a ConfigMap edited by hand is drift, not a spec.
                 kept = op.desired.get(key, {}).get(CONFIG_MAP) or live[CONFIG_MAP](*key)
@@ -145,7 +145,7 @@ async def reconcile(
             found = reason == "SecretFound"
             credentials = (found, reason, message)
             children = {
-                CONFIG_MAP: rendering.render_config_map(bot, spec),
+                CONFIG_MAP: rendering.render_config_map(bot, spec, op.settings),
                 CRON_JOB: rendering.render_cron_job(bot, spec, op.settings, credentials_found=found),
             }
             op.desired[key], op.credentials[key] = children, (ref, reason)

@@ -68,21 +68,25 @@ def _metadata(bot: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def bot_config(bot: dict[str, Any], spec: bots.BotSpec) -> bots.BotConfig:
-    """The reposter's config file: the bot's identity and its spec."""
-    return bots.BotConfig(namespace=bot["metadata"]["namespace"], name=bot["metadata"]["name"], spec=spec)
+def bot_config(bot: dict[str, Any], spec: bots.BotSpec, settings: OperatorSettings) -> bots.BotConfig:
+    """The reposter's config file: the bot's identity, its spec, and whose share of the budget it uses."""
+    meta = bot["metadata"]
+    return bots.BotConfig(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        spec=spec,
+        tenant=bots.tenant(meta["namespace"], meta.get("labels") or {}, settings.api_namespace),
+    )
 
 
-def render_config_map(bot: dict[str, Any], spec: bots.BotSpec) -> dict[str, Any]:
+def render_config_map(bot: dict[str, Any], spec: bots.BotSpec, settings: OperatorSettings) -> dict[str, Any]:
     """The bot's config for the reposter; no secrets (the app password comes from the Secret)."""
+    config = bot_config(bot, spec, settings)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(bot),
-        "data": {
-            CONFIG_KEY: bot_config(bot, spec).model_dump_json(by_alias=True, exclude_none=True, indent=2)
-            + "\n"
-        },
+        "data": {CONFIG_KEY: config.model_dump_json(by_alias=True, exclude_none=True, indent=2) + "\n"},
     }
 
 

@@ -47,7 +47,7 @@ class ReposterSettings(BaseModel):
     logins_per_day: int = Field(default=10, ge=1, le=50)
     """Logins with the app password per account and day (Bluesky locks out around 100)."""
     egress_rate: float = Field(default=8, gt=0)
-    """Requests per second to Bluesky for all bots together (Bluesky allows 3,000 per 5 minutes per IP)."""
+    """Requests per second to Bluesky for all bots together, shared fairly between tenants (Bluesky allows 3,000 per 5 minutes per IP)."""
     egress_burst: float = Field(default=100, ge=1)
     """How many requests may go at once before the rate applies."""
     write_points_per_hour: int = Field(default=4500, ge=3)

@@ -1,7 +1,9 @@
 """The rate governor: how much a run may read and write, and when it must stop.
 
 - every request to Bluesky draws a token from one bucket shared by all bots (they share the
-  cluster's egress address, which Bluesky limits to 3,000 requests per 5 minutes);
+  cluster's egress address, which Bluesky limits to 3,000 requests per 5 minutes), fairly between
+  tenants (`Cache.take_token`): a tenant alone may use the whole budget, and while n tenants' runs
+  compete each gets 1/n of it, however many bots and requests it has;
 - every repost spends write points of the account (3 each; Bluesky allows 5,000 an hour and
   35,000 a day, and the governor stops short of them);
 - the bot's own limits: reposts per run, per hour and per day (counted over sliding windows).
@@ -28,6 +30,7 @@ class Governor:
         cache: Cache,
         *,
         bot: str,
+        tenant: str,
         limits: Limits,
         egress_rate: float,
         egress_burst: float,
@@ -35,15 +38,17 @@ class Governor:
         points_per_day: int,
         deadline: float,
     ) -> None:
-        self._cache, self._limits = cache, limits
+        self._cache, self._tenant, self._limits = cache, tenant, limits
         self._rate, self._burst = egress_rate, egress_burst
         self._points = (points_per_hour, points_per_day)
         self._deadline = deadline  # time.monotonic() by which the run must be done
         self._reposts = f"skybots:bot-reposts:{bot}"
 
     async def gate(self, nsid: str) -> None:
-        """Wait for a token of the shared request budget; RateLimited when it would not come in time."""
-        while (wait := await self._cache.take_token(EGRESS_BUCKET, self._rate, self._burst)) > 0:
+        """Wait for a token of the tenant's share of the request budget; RateLimited when it would not come in time."""
+        while (
+            wait := await self._cache.take_token(EGRESS_BUCKET, self._tenant, self._rate, self._burst)
+        ) > 0:
             if time.monotonic() + wait >= self._deadline:
                 raise RateLimited(nsid, "the platform's shared request budget is spent for now", status=None)
             await asyncio.sleep(wait)

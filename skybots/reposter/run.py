@@ -65,6 +65,7 @@ async def run_bot(
     governor = Governor(
         cache,
         bot=f"{config.namespace}/{config.name}",
+        tenant=config.tenant,
         limits=config.spec.limits,
         egress_rate=settings.egress_rate,
         egress_burst=settings.egress_burst,

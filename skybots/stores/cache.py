@@ -10,6 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
+# A tenant counts as competing for a fair bucket while it asks, while it waits for the time it
+# was told, and this long after: the gap between two requests of a run that is not waiting.
+TENANT_GRACE_SECONDS = 2.0
+
+
+def tenant_keys(bucket: str, tenant: str) -> tuple[str, str]:
+    """The keys of a fair bucket besides its own: the tenant's share, and who competes lately."""
+    return f"{bucket}:tenant:{tenant}", f"{bucket}:tenants"
+
 
 class Cache(Protocol):
     async def get(self, key: str) -> str | None:
@@ -61,8 +70,15 @@ class Cache(Protocol):
 
     async def set_map(self, key: str, values: Mapping[str, str]) -> None: ...
 
-    async def take_token(self, key: str, rate: float, capacity: float) -> float:
-        """A token bucket shared by every process: take one token, or say how many seconds until one."""
+    async def take_token(self, bucket: str, tenant: str, rate: float, capacity: float) -> float:
+        """Take one token of a bucket shared by every process, or say how many seconds until one.
+
+        Fair between tenants: a tenant alone may spend the whole bucket (`rate` tokens a second,
+        `capacity` at once); while n tenants compete, each has a bucket of its own refilled at
+        rate / n (holding at most max(1, capacity / n), and never more than the shared bucket holds),
+        and a token comes out of both. So each gets at least its share however many requests the
+        others send at once, and together they never take more than the shared bucket gives.
+        """
         ...
 
     async def close(self) -> None: ...

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from skybots.stores.cache import TENANT_GRACE_SECONDS, tenant_keys
+
 SWEEP_SECONDS = 60.0
 
 
@@ -167,22 +169,40 @@ class MemoryCache:
             with self._lock:
                 self._collection(key, _Map).update(values)
 
-    async def take_token(self, key: str, rate: float, capacity: float) -> float:
-        """The token bucket of `skybots.stores.redis.TOKEN_BUCKET`, step for step."""
+    async def take_token(self, bucket: str, tenant: str, rate: float, capacity: float) -> float:
+        """The fair token bucket of `skybots.stores.redis.TOKEN_BUCKET`, step for step."""
         now = time.time()
+        share_key, tenants_key = tenant_keys(bucket, tenant)
         with self._lock:
-            state = self._collection(key, _Map)
-            tokens = float(state.get("tokens", capacity))
-            at = float(state.get("at", now))
-            tokens = min(capacity, tokens + max(0.0, now - at) * rate)
+            competing = self._collection(tenants_key, _Scored)
+            for gone in [t for t, until in competing.items() if until < now]:
+                del competing[gone]
+            tenants = len(competing) + (tenant not in competing)
+            share_rate, share_capacity = rate / tenants, max(1.0, capacity / tenants)
+            shared_state, own_state = self._collection(bucket, _Map), self._collection(share_key, _Map)
+            shared = _refilled(shared_state, now, rate, capacity)
+            own = min(shared, _refilled(own_state, now, share_rate, share_capacity))
             wait = 0.0
-            if tokens >= 1:
-                tokens -= 1
+            if own >= 1:
+                shared, own = shared - 1, own - 1
             else:
-                wait = (1 - tokens) / rate
-            state.update(tokens=repr(tokens), at=repr(now))
-            self._entries[key].expires = time.monotonic() + math.ceil(capacity / rate) + 60
+                wait = (1 - own) / share_rate
+            ttl = math.ceil(capacity / rate) + 60
+            shared_state.update(tokens=repr(shared), at=repr(now))
+            own_state.update(tokens=repr(own), at=repr(now))
+            competing[tenant] = now + wait + TENANT_GRACE_SECONDS
+            expires = time.monotonic()
+            self._entries[bucket].expires = self._entries[share_key].expires = expires + ttl
+            tenants_entry = self._entries[tenants_key]
+            tenants_expire = expires + ttl + math.ceil(wait + TENANT_GRACE_SECONDS)
+            tenants_entry.expires = max(tenants_entry.expires or 0.0, tenants_expire)
             return wait
 
     async def close(self) -> None:
         """Nothing to release; the state stays, as it does in Redis when one client goes."""
+
+
+def _refilled(state: _Map, now: float, per_second: float, most: float) -> float:
+    """A bucket's tokens now: what it held, plus what the time since has added, up to `most`."""
+    tokens, at = float(state.get("tokens", most)), float(state.get("at", now))
+    return min(most, tokens + max(0.0, now - at) * per_second)

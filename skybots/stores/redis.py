@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from typing import cast
 
 import redis.asyncio as redis
 
-# KEYS[1]: the bucket (a hash of tokens and the time they were counted); ARGV: rate per second,
-# capacity, now. Refills by elapsed time, takes one token if there is one; returns 0, or the
-# seconds until one. Atomic, so every bot behind one egress address draws from the same budget.
+from skybots.stores.cache import TENANT_GRACE_SECONDS, tenant_keys
+
+# KEYS: the shared bucket, the tenant's share of it, and the tenants competing lately (a sorted set:
+# tenant -> until when it counts); ARGV: rate per second, capacity, tenant, grace seconds. Buckets are
+# hashes of tokens and when they were counted, by Redis' clock (one clock for every pod). Refills by
+# elapsed time, the tenant's share at rate / n and never above what the shared bucket holds; takes a
+# token from both or from neither; returns 0, or the seconds until the tenant's share has one. Atomic,
+# so every bot behind one egress address draws from the same budget, each tenant its share.
 TOKEN_BUCKET = """
-local rate, capacity, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens, at = tonumber(state[1]) or capacity, tonumber(state[2]) or now
-tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
+local rate, capacity, tenant, grace = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. now)
+local tenants = redis.call('ZCARD', KEYS[3])
+if not redis.call('ZSCORE', KEYS[3], tenant) then tenants = tenants + 1 end
+local share_rate, share_capacity = rate / tenants, math.max(1, capacity / tenants)
+local function refilled(key, per_second, most)
+  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens, at = tonumber(state[1]) or most, tonumber(state[2]) or now
+  return math.min(most, tokens + math.max(0, now - at) * per_second)
+end
+local shared = refilled(KEYS[1], rate, capacity)
+local own = math.min(shared, refilled(KEYS[2], share_rate, share_capacity))
 local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 60)
+if own >= 1 then shared, own = shared - 1, own - 1 else wait = (1 - own) / share_rate end
+local ttl = math.ceil(capacity / rate) + 60
+redis.call('HSET', KEYS[1], 'tokens', tostring(shared), 'at', tostring(now))
+redis.call('HSET', KEYS[2], 'tokens', tostring(own), 'at', tostring(now))
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('ZADD', KEYS[3], now + wait + grace, tenant)
+local competing = ttl + math.ceil(wait + grace)
+if redis.call('TTL', KEYS[3]) < competing then redis.call('EXPIRE', KEYS[3], competing) end
 return tostring(wait)
 """
 
@@ -99,8 +119,9 @@ class RedisCache:
         if values:
             await self._redis.hset(key, mapping=dict(values))  # type: ignore[arg-type]
 
-    async def take_token(self, key: str, rate: float, capacity: float) -> float:
-        return float(await self._bucket(keys=[key], args=[rate, capacity, time.time()]))
+    async def take_token(self, bucket: str, tenant: str, rate: float, capacity: float) -> float:
+        keys = [bucket, *tenant_keys(bucket, tenant)]
+        return float(await self._bucket(keys=keys, args=[rate, capacity, tenant, TENANT_GRACE_SECONDS]))
 
     async def close(self) -> None:
         await self._redis.aclose()
