@@ -22,10 +22,14 @@ from typing import Any
 import boto3
 import pytest
 
-from skybots.bots import HashtagSource
+from skybots.bots import BotConfig, HashtagSource
+from skybots.reposter.config import ReposterSettings
+from skybots.reposter.run import run_bot
 from skybots.reposter.sources import source_id
+from skybots.stores.redis import RedisCache
 from tests.support.atproto import Account, AtprotoNetwork
 from tests.support.aws import REGION
+from tests.support.operator import eventually
 from tests.support.reposter import Bot, Outcome, outcome_of, reposted_by, run_reposter
 from tests.support.xrpc_proxy import XrpcProxy, xrpc_proxy
 
@@ -365,6 +369,64 @@ async def test_the_shared_request_budget_ends_a_run_it_cannot_wait_for(bot: Bot,
     assert outcome.report["outcome"] == "rateLimited"
     assert "shared request budget" in outcome.report["message"]
     assert len(proxy.calls) == 1
+
+
+async def test_one_tenants_many_runs_cannot_starve_another_tenants_run(
+    atproto_network: AtprotoNetwork, redis_url: str
+) -> None:
+    """An abuser's six bots of ten sources each run at once, in-process, against the network; the
+    victim's run of three requests comes while they have the small shared budget (4 a second)
+    spent. Each tenant goes through its own proxy, which counts what it got through."""
+    net, cache = atproto_network, RedisCache(redis_url)
+    abuser, victim = net.create_account("abuser"), net.create_account("victim")
+    passwords = {
+        abuser.handle: net.create_app_password(abuser),
+        victim.handle: net.create_app_password(victim),
+    }
+
+    def run(tenant: str, name: str, account: Account, proxy: XrpcProxy, sources: int) -> Any:
+        config = BotConfig.model_validate(
+            {
+                "namespace": "team",
+                "name": name,
+                "tenant": tenant,
+                "spec": {
+                    "account": {
+                        "handle": account.handle,
+                        "service": proxy.url,
+                        "credentialsSecretRef": {"name": name},
+                    },
+                    "sources": [{"type": "search", "query": word()} for _ in range(sources)],
+                },
+            }
+        )
+        settings = ReposterSettings(
+            app_password=passwords[account.handle], redis_url=redis_url, egress_rate=4, egress_burst=4
+        )
+        return run_bot(config, settings, cache=cache, objects=None)
+
+    async with xrpc_proxy(net.pds_url) as abusers, xrpc_proxy(net.pds_url) as victims:
+        assert (await run("user/victim", "victim", victim, victims, 1)).logins == 1
+        assert (await run("user/abuser", "a0", abuser, abusers, 1)).logins == 1
+        flood = [asyncio.create_task(run("user/abuser", f"a{n}", abuser, abusers, 10)) for n in range(6)]
+
+        async def burst_spent() -> bool:
+            return len(abusers.calls) >= 2 + 8  # the warm-up runs' calls, then more than the burst
+
+        await eventually(burst_spent, what="the abuser spending the burst")
+        before = len(abusers.calls)
+        report = await run("user/victim", "victim", victim, victims, 3)
+        abuser_meanwhile = len(abusers.calls) - before
+        for task in flood:
+            task.cancel()
+        await asyncio.gather(*flood, return_exceptions=True)
+    await cache.close()
+    assert report.outcome == "succeeded"
+    assert report.api_calls == len(victims.calls) - 2 == 3
+    # Fair: about as many as the victim's 3 (each tenant 2 a second), and a token or two either
+    # side of the victim's requests. Unfair, the victim's are 3 of 63 requests waiting for each token.
+    print(f"abuser meanwhile {abuser_meanwhile}, victim's run {report.finished_at - report.started_at}")
+    assert abuser_meanwhile <= 3 + 5, abuser_meanwhile
 
 
 async def test_an_unreachable_cache_is_a_failed_run_with_a_report(bot: Bot, proxy: XrpcProxy) -> None:
