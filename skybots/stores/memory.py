@@ -191,11 +191,11 @@ class MemoryCache:
             shared_state.update(tokens=repr(shared), at=repr(now))
             own_state.update(tokens=repr(own), at=repr(now))
             competing[tenant] = now + wait + TENANT_GRACE_SECONDS
-            expires = time.monotonic()
-            self._entries[bucket].expires = self._entries[share_key].expires = expires + ttl
+            until = time.monotonic() + ttl
+            self._entries[bucket].expires = self._entries[share_key].expires = until
             tenants_entry = self._entries[tenants_key]
-            tenants_expire = expires + ttl + math.ceil(wait + TENANT_GRACE_SECONDS)
-            tenants_entry.expires = max(tenants_entry.expires or 0.0, tenants_expire)
+            competing_until = until + math.ceil(wait + TENANT_GRACE_SECONDS)
+            tenants_entry.expires = max(tenants_entry.expires or 0.0, competing_until)
             return wait
 
     async def close(self) -> None:
