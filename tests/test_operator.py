@@ -494,8 +494,8 @@ async def test_a_bot_made_with_kubectl_past_the_platforms_bounds_is_held_naming_
     running: Harness,
 ) -> None:
     api = running.api
-    await api.create_secret("greedy")
-    await api.create_bot("greedy", schedule="0,1 * * * *")  # the CRD cannot know the platform's bounds
+    greedy = await api.create_bot("greedy", schedule="0,1 * * * *")  # the CRD cannot know the bounds
+    await api.create_secret("greedy", owners=[controlled_by(greedy)])
     condition = await ready(api, "greedy", "False")
     assert condition["reason"] == "InvalidSpec"
     assert "spec.schedule: '0,1 * * * *' has runs 1 minute apart" in condition["message"]
@@ -518,10 +518,35 @@ async def test_a_bot_made_with_kubectl_past_the_platforms_bounds_is_held_naming_
     assert (await api.get("CronJob", "bot-greedy"))["spec"]["schedule"] == "*/5 * * * *"
 
 
+async def test_a_bot_past_bounds_set_after_it_was_made_is_held_not_left_running(harness: Harness) -> None:
+    """The upgrade that brings the bounds: a bot running every minute does not keep its CronJob."""
+    api = harness.api
+    harness.settings.min_run_interval_minutes = 1
+    async with harness.running():
+        await api.create_secret(
+            "news", owners=[controlled_by(await api.create_bot("news", schedule="* * * * *"))]
+        )
+        await ready(api, "news")
+    harness.settings.min_run_interval_minutes = 5
+
+    async with harness.running():
+        condition = await ready(api, "news", "False")
+        assert condition["reason"] == "InvalidSpec"
+        assert "runs are held" in condition["message"]
+        assert "spec.schedule: '* * * * *' has runs 1 minute apart" in condition["message"]
+        cron_job = await api.get("CronJob", "bot-news")
+        assert cron_job["spec"]["suspend"] is True
+        assert _password_ref(cron_job) is None
+
+        await api.patch("Bot", "news", {"spec": {"schedule": "*/5 * * * *"}})
+        await ready(api, "news")
+        cron_job = await api.get("CronJob", "bot-news")
+        assert (cron_job["spec"]["schedule"], cron_job["spec"]["suspend"]) == ("*/5 * * * *", False)
+
+
 async def tenant_of(api: Api, name: str, labels: dict[str, str]) -> str:
     """The tenant the operator writes into the config of a Bot made with these labels."""
-    await api.create_secret(name)
-    await api.create(
+    bot = await api.create(
         "Bot",
         {
             "apiVersion": "skybots.dev/v1alpha1",
@@ -532,6 +557,7 @@ async def tenant_of(api: Api, name: str, labels: dict[str, str]) -> str:
             },
         },
     )
+    await api.create_secret(name, owners=[controlled_by(bot)])
     await ready(api, name)
     return str(json.loads((await api.get("ConfigMap", f"bot-{name}"))["data"]["bot.json"])["tenant"])
 

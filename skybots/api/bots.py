@@ -23,12 +23,11 @@ from fastapi_events.dispatcher import dispatch
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from skybots import bots
-from skybots.api.bot_cache import MANAGED_BY_API, BotCache
+from skybots.api.bot_cache import MANAGED_BY_API, OWNER_LABEL, BotCache
 from skybots.api.events import BOT_CHANGED
 from skybots.api.sessions import SignedIn
 from skybots.api.stats import Stats, StatsReader
 from skybots.bots import (
-    OWNER_LABEL,
     BlueskyAccount,
     BotSpec,
     BotSpecError,

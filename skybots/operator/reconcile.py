@@ -131,7 +131,7 @@ async def reconcile(
             except BotSpecError as error:
                 # This process's own record first: a ConfigMap edited by hand is drift, not a spec.
                 kept = op.desired.get(key, {}).get(CONFIG_MAP) or live[CONFIG_MAP](*key)
-                last = rendering.last_valid_spec(bot, kept)
+                last = rendering.last_valid_spec(bot, kept, op.settings)
                 invalid = _invalid(error, kept=last is not None)
                 if last is None:
                     await _hold(op, bot, live[CRON_JOB](*key))

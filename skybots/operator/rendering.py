@@ -90,17 +90,21 @@ def render_config_map(bot: dict[str, Any], spec: bots.BotSpec, settings: Operato
     }
 
 
-def last_valid_spec(bot: dict[str, Any], config_map: dict[str, Any] | None) -> bots.BotSpec | None:
+def last_valid_spec(
+    bot: dict[str, Any], config_map: dict[str, Any] | None, bounds: bots.Bounds
+) -> bots.BotSpec | None:
     """The spec in the bot's ConfigMap: the last valid one, what its runs use; None when there is none.
 
-    Only a ConfigMap this Bot controls counts, and only while its spec validates with this version.
+    Only a ConfigMap this Bot controls counts, and only while its spec validates with this version
+    and is within the platform's bounds (a bot made before they were set, or lowered, is held).
     """
     if config_map is None or controller_uid(config_map) != bot["metadata"]["uid"]:
         return None
     try:
-        return bots.BotConfig.model_validate_json((config_map.get("data") or {}).get(CONFIG_KEY, "")).spec
+        spec = bots.BotConfig.model_validate_json((config_map.get("data") or {}).get(CONFIG_KEY, "")).spec
     except ValidationError:
         return None
+    return None if bots.bound_errors(spec, bounds) else spec
 
 
 def render_cron_job(
