@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 import pytest
 
+from skybots.bluesky.egress import PRIVATE_ADDRESSES_ALLOWED
 from skybots.bots import BotConfig, HashtagSource
 from skybots.reposter.config import ReposterSettings
 from skybots.reposter.run import run_bot
@@ -401,26 +402,34 @@ async def test_one_tenants_many_runs_cannot_starve_another_tenants_run(
             }
         )
         settings = ReposterSettings(
-            app_password=passwords[account.handle], redis_url=redis_url, egress_rate=4, egress_burst=4
+            app_password=passwords[account.handle],
+            redis_url=redis_url,
+            egress_rate=4,
+            egress_burst=4,
+            allow_private_addresses=True,
         )
         return run_bot(config, settings, cache=cache, objects=None)
 
-    async with xrpc_proxy(net.pds_url) as abusers, xrpc_proxy(net.pds_url) as victims:
-        assert (await run("user/victim", "victim", victim, victims, 1)).logins == 1
-        assert (await run("user/abuser", "a0", abuser, abusers, 1)).logins == 1
-        flood = [asyncio.create_task(run("user/abuser", f"a{n}", abuser, abusers, 10)) for n in range(6)]
+    allowed = PRIVATE_ADDRESSES_ALLOWED.set(True)  # as `skybots reposter run` sets it: loopback proxies
+    try:
+        async with xrpc_proxy(net.pds_url) as abusers, xrpc_proxy(net.pds_url) as victims:
+            assert (await run("user/victim", "victim", victim, victims, 1)).logins == 1
+            assert (await run("user/abuser", "a0", abuser, abusers, 1)).logins == 1
+            flood = [asyncio.create_task(run("user/abuser", f"a{n}", abuser, abusers, 10)) for n in range(6)]
 
-        async def burst_spent() -> bool:
-            return len(abusers.calls) >= 2 + 8  # the warm-up runs' calls, then more than the burst
+            async def burst_spent() -> bool:
+                return len(abusers.calls) >= 2 + 8  # the warm-up run's calls, then more than the burst
 
-        await eventually(burst_spent, what="the abuser spending the burst")
-        before = len(abusers.calls)
-        report = await run("user/victim", "victim", victim, victims, 3)
-        abuser_meanwhile = len(abusers.calls) - before
-        for task in flood:
-            task.cancel()
-        await asyncio.gather(*flood, return_exceptions=True)
-    await cache.close()
+            await eventually(burst_spent, what="the abuser spending the burst")
+            before = len(abusers.calls)
+            report = await run("user/victim", "victim", victim, victims, 3)
+            abuser_meanwhile = len(abusers.calls) - before
+            for task in flood:
+                task.cancel()
+            await asyncio.gather(*flood, return_exceptions=True)
+    finally:
+        PRIVATE_ADDRESSES_ALLOWED.reset(allowed)
+        await cache.close()
     assert report.outcome == "succeeded"
     assert report.api_calls == len(victims.calls) - 2 == 3
     # Fair: about as many as the victim's 3 (each tenant 2 a second), and a token or two either
