@@ -70,6 +70,23 @@ async def test_sign_in_page_without_an_error(client: httpx.AsyncClient) -> None:
     assert 'role="alert"' not in response.text
 
 
+@pytest.mark.parametrize(
+    ("local_runtime", "action"), [(False, 'href="/auth/login?next='), (True, 'action="/auth/local?next=')]
+)
+async def test_sign_in_sends_the_browser_back_to_the_page_it_came_from(
+    local_runtime: bool, action: str
+) -> None:
+    """The web app sends a signed-out browser to /sign-in?next=<its page>; signing in lands there."""
+    async with client_for(create_app(ApiSettings(), local_runtime=local_runtime)) as client:
+        back = await client.get("/sign-in", params={"next": "/app/bots/k8s-news?range=7d"})
+        elsewhere = await client.get("/sign-in", params={"next": "//evil.example/app/"})
+
+    assert action + "/app/bots/k8s-news%3Frange%3D7d" in back.text
+    # Only a path of this site: another site becomes the app's start page.
+    assert action + "/app/" in elsewhere.text
+    assert "evil.example" not in elsewhere.text
+
+
 @pytest.mark.parametrize("code", sorted(pages.SIGN_IN_ERRORS))
 async def test_sign_in_errors_are_explained(client: httpx.AsyncClient, code: str) -> None:
     response = await client.get("/sign-in", params={"error": code})

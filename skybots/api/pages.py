@@ -12,9 +12,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -22,6 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from starlette.routing import WebSocketRoute
 
+from skybots.api.oidc import same_site_path
 from skybots.settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,7 @@ def router(settings: ApiSettings, *, local_sign_in: bool = False) -> APIRouter:
     )
     environment.globals["hot_reload"] = HOT_RELOAD_SCRIPT if settings.dev_reload else ""
     environment.globals["local_runtime"] = local_sign_in
+    environment.globals["sign_in_query"] = ""  # where sign-in returns to: the sign-in page sets it
     templates = Jinja2Templates(env=environment)
     pages = _with_hot_reload() if settings.dev_reload else APIRouter(include_in_schema=False)
 
@@ -81,10 +84,16 @@ def router(settings: ApiSettings, *, local_sign_in: bool = False) -> APIRouter:
         return page(request, "home.html")
 
     @pages.get("/sign-in", response_class=HTMLResponse)
-    async def sign_in(request: Request, error: str | None = None) -> HTMLResponse:
+    async def sign_in(
+        request: Request,
+        error: str | None = None,
+        next_path: Annotated[str | None, Query(alias="next")] = None,
+    ) -> HTMLResponse:
+        """`next`: the page to return to once signed in (the web app sends a signed-out browser here)."""
         message = None if error is None else SIGN_IN_ERRORS.get(error, GENERIC_SIGN_IN_ERROR)
         code = error if error in SIGN_IN_ERRORS else None
-        return page(request, "sign_in.html", error=message, error_code=code)
+        query = "" if next_path is None else "?next=" + quote(same_site_path(next_path), safe="/")
+        return page(request, "sign_in.html", error=message, error_code=code, sign_in_query=query)
 
     @pages.get("/privacy", response_class=HTMLResponse)
     async def privacy(request: Request) -> HTMLResponse:
