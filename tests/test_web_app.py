@@ -1,0 +1,71 @@
+"""The web app in Debian's Chromium against `skybots dev` on Bluesky's reference network: a signed-out
+visit to a bot page leads to sign-in and back; the bot page's chart paints the reposts a real run
+made; pause, resume and run now work; the overview shows the bot in words; the theme switch and sign-out.
+
+The browser is driven by playwright-core from a Node script (frontend/e2e/app.mjs), which says
+which step failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+
+from skybots.api.pages import BUILT_SPA
+from tests.support.atproto import AtprotoNetwork
+from tests.support.local_dev import ASKED_ONLY, posts, skybots_dev
+from tests.support.manifests import ROOT
+from tests.support.processes import NODE
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCRIPT = ROOT / "frontend" / "e2e" / "app.mjs"
+
+
+@pytest.fixture
+def browser_and_build() -> None:
+    """What the browser test needs beside the network; `make test` installs both."""
+    if not (BUILT_SPA / "index.html").is_file():
+        pytest.fail("The web app is not built: run `make app` (part of `make install`)")
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: run `make system-packages` (part of `make test`)")
+
+
+@pytest.mark.usefixtures("browser_and_build")
+async def test_a_bot_owner_signs_in_and_watches_their_bot(
+    atproto_network: AtprotoNetwork, tmp_path: Path
+) -> None:
+    network = atproto_network
+    tag = "app" + uuid.uuid4().hex[:8]
+    author, bot = network.create_account("appposter"), network.create_account("appbot")
+    password = network.create_app_password(bot)
+    posts(network, author, tag, 3)
+    args = (
+        "--bot-handle",
+        bot.handle,
+        "--bot-tag",
+        tag,
+        "--bot-service",
+        network.pds_url,
+        "--live",
+        *ASKED_ONLY,
+    )
+
+    async with skybots_dev(tmp_path / "state", *args, password=password) as dev:
+        last = await dev.finished("my-bot", await dev.run_now("my-bot"))
+        assert (last["outcome"], last["reposted"]) == ("succeeded", 3)
+
+        browser = await asyncio.create_subprocess_exec(
+            NODE,
+            SCRIPT,
+            dev.url,
+            "my-bot",
+            cwd=ROOT / "frontend",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(browser.communicate(), 180)
+
+    assert browser.returncode == 0, output.decode()
