@@ -126,11 +126,10 @@ def _what_to_look_at(port: int, network: AtprotoNetwork, handle: str) -> str:
     return f"""
 skybots is running, with a bot reposting #{TAG} on a local Bluesky network.
 
-  1. Open {base}/sign-in and sign in as the local developer (development only).
-  2. {base}/api/docs                      the API, signed in: try GET /api/bots
-  3. {base}/api/bots/my-bot               the bot: its status and last run (a run every minute)
-  4. {base}/api/bots/my-bot/stats?range=24h  what it did, in time buckets (the charts' data)
-  5. {base}/api/bots/my-bot/runs          each run: candidates, reposts, rejections
+  1. Open {base}/app/bots/my-bot and sign in as the local developer (development only):
+     the bot's page, its status explained, its chart growing with a run every minute, its runs.
+  2. {base}/app/                          your bots: each one's state, last run, reposts in 24 h
+  3. {base}/api/docs                      the API the app uses, signed in: try GET /api/bots
   The bot is @{handle} on the local PDS ({network.pds_url}); alice and bob post #{TAG} every
   {POST_EVERY_SECONDS} seconds. Press Ctrl-C to stop everything.
 """
