@@ -38,6 +38,16 @@ try {
     }
   }
 
+  /** The page at a phone's, a tablet's and a laptop's width, into the screenshot folder. */
+  const shots = async (name) => {
+    for (const width of [360, 768, 1280]) {
+      await page.setViewportSize({ width, height: 900 })
+      await page.screenshot({ path: `${screenshots}/${name}-${width}.png`, fullPage: true })
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth)
+      if (wide > width) problems.push(`${name} at ${width} px is ${wide} px wide: it scrolls sideways`)
+    }
+  }
+
   await step('a signed-out visit to a bot page leads to sign-in', async () => {
     await page.goto(`${url}/app/bots/${bot}?range=24h`)
     await page.waitForURL((address) => address.pathname === '/sign-in')
@@ -72,7 +82,7 @@ try {
     if (rows < 20) throw new Error(`the reposts line covers ${rows} rows of the canvas`)
   })
 
-  await page.screenshot({ path: `${screenshots}/bot-1280.png`, fullPage: true })
+  await shots('bot')
 
   await step('the runs table lists the run', async () => {
     await page.locator('[data-test="runs"] tbody tr').filter({ hasText: 'succeeded' }).first().waitFor()
@@ -100,7 +110,7 @@ try {
     await row.locator('[data-test="next-run"]', { hasText: /^in \d+ (second|minute|hour|day)s?$/ }).waitFor()
   })
 
-  await page.screenshot({ path: `${screenshots}/overview-1280.png`, fullPage: true })
+  await shots('overview')
 
   await step('the dark theme switch changes Vuestic and Tailwind colours alike', async () => {
     const colours = () =>
@@ -109,14 +119,18 @@ try {
         page: getComputedStyle(document.querySelector('.bg-page')).backgroundColor,
       }))
     const light = await colours()
-    // As a keyboard user would: Tab to the switch, Space to turn it on.
+    const changed = (before) =>
+      page.waitForFunction((colour) => getComputedStyle(document.querySelector('.bg-page')).backgroundColor !== colour, before.page)
+    // On with the mouse (the switch's track), off again with the keyboard alone.
+    await page.locator('[data-test="theme"] .va-switch__inner').click()
+    await changed(light)
+    const dark = await colours()
+    if (dark.vuestic === light.vuestic) throw new Error(`Vuestic's background stayed ${light.vuestic}`)
     await page.getByRole('switch', { name: 'Dark theme' }).focus()
     await page.keyboard.press('Space')
-    await page.waitForFunction((before) => getComputedStyle(document.querySelector('.bg-page')).backgroundColor !== before, light.page)
-    const dark = await colours()
-    const stored = await page.evaluate(() => localStorage.getItem('skybots.theme'))
-    if (dark.vuestic === light.vuestic || dark.page === light.page)
-      throw new Error(`light ${JSON.stringify(light)}, after the switch ${JSON.stringify(dark)} (stored: ${stored})`)
+    await changed(dark)
+    const again = await colours()
+    if (again.vuestic !== light.vuestic || again.page !== light.page) throw new Error(`back to light: ${JSON.stringify(again)}`)
   })
 
   await step('sign out ends the session', async () => {
