@@ -16,6 +16,8 @@ export default defineConfig({
     outDir: fileURLToPath(new URL('../skybots/api/static/app', import.meta.url)),
     emptyOutDir: true,
     reportCompressedSize: false,
+    // Rolldown's note on slow plugins (Tailwind's scan, on a busy machine) is not a problem of the build.
+    rolldownOptions: { checks: { pluginTimings: false } },
   },
   server: {
     proxy: Object.fromEntries(['/api', '/auth', '/sign-in', '/static'].map((path) => [path, api])),

@@ -1,14 +1,12 @@
-/** All of Vuestic's configuration: the components the app uses (nothing else is bundled) and the two colour presets. */
+/** All of Vuestic's configuration: the components every page uses (a page's own few it imports itself, so they load with it) and the two colour presets. */
 import {
   createVuesticEssential,
   VaAlert,
   VaBadge,
   VaButton,
-  VaButtonToggle,
   VaCard,
   VaCardContent,
   VaCardTitle,
-  VaDataTable,
   VaProgressCircle,
   VaSwitch,
 } from 'vuestic-ui'
@@ -18,11 +16,9 @@ export const vuestic = createVuesticEssential({
     VaAlert,
     VaBadge,
     VaButton,
-    VaButtonToggle,
     VaCard,
     VaCardContent,
     VaCardTitle,
-    VaDataTable,
     VaProgressCircle,
     VaSwitch,
   },
