@@ -1,6 +1,8 @@
 """The web app in Debian's Chromium against `skybots dev` on Bluesky's reference network: a signed-out
 visit to a bot page leads to sign-in and back; the bot page's chart paints the reposts a real run
-made; pause, resume and run now work; the overview shows the bot in words; the theme switch and sign-out.
+made; pause, resume and run now work; the overview shows the bot in words; a bot made through the
+form (a bad hashtag refused at its field first), an edit that crosses a change made elsewhere (409,
+reload, save); the theme switch and sign-out.
 
 The browser is driven by playwright-core from a Node script (frontend/e2e/app.mjs), which says
 which step failed.
@@ -62,6 +64,10 @@ async def test_a_bot_owner_signs_in_and_watches_their_bot(
             SCRIPT,
             dev.url,
             "my-bot",
+            bot.handle,
+            network.pds_url,
+            password,
+            tag,
             cwd=ROOT / "frontend",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
