@@ -57,6 +57,7 @@ describe('conditions', () => {
 describe('a failed request', () => {
   it.each([
     [new ApiError(409, 'The bot changed since you read it.'), 'Someone changed this meanwhile. Reload to see the latest.The server said: The bot changed since you read it.'],
+    [new ApiError(429, 'At most 6 run requests a minute.'), 'That was asked too often. Wait a moment, then try again.The server said: At most 6 run requests a minute.'],
     [new ApiError(500, 'Internal Server Error'), 'The server answered 500. Try again in a moment.The server said: Internal Server Error'],
     [new TypeError('fetch failed'), 'The server could not be reached. Check your connection and try again.'],
   ])('%s is told in words, with a retry', async (error, words) => {

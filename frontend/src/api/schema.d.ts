@@ -44,7 +44,7 @@ export interface paths {
         post?: never;
         /**
          * Delete Bot
-         * @description Delete a bot; its Secret, CronJob and config go with it.
+         * @description Delete a bot; its Secret, CronJob and config go with it, and its slot of the quota is free again.
          */
         delete: operations["deleteBot"];
         options?: never;
@@ -145,7 +145,7 @@ export interface paths {
         };
         /**
          * List Runs
-         * @description The bot's runs of the last 30 days, newest first.
+         * @description The bot's runs of the last 30 days, newest first; a `Link` header (rel="next") points to the next page.
          */
         get: operations["listBotRuns"];
         put?: never;
@@ -207,8 +207,8 @@ export interface paths {
         put?: never;
         /**
          * Logout
-         * @description End the session (the SPA sends its CSRF token). The cookie is cleared in the browser; a
-         *     copy of it kept elsewhere stays valid until it expires, as signed cookie sessions do.
+         * @description Sign out (the SPA sends its CSRF token): the cookie is cleared in the browser, and every
+         *     session of the user, any copy of this cookie included, is refused from now on.
          */
         post: operations["signOut"];
         delete?: never;
@@ -288,7 +288,7 @@ export interface components {
             handle: string;
             /**
              * Service
-             * @description URL of the account's PDS; https, or http only for localhost and in-cluster services.
+             * @description URL of the account's PDS: https and a public host name (no IP address, no in-cluster name).
              * @default https://bsky.social
              */
             service: string;
@@ -542,12 +542,12 @@ export interface components {
             excludeWords?: string[];
             /**
              * Includepatterns
-             * @description When not empty, a post must match one of these regular expressions (Python syntax, case-insensitive).
+             * @description When not empty, a post must match one of these regular expressions (RE2 syntax, case-insensitive: no lookaround or backreferences; \w, \d and \b are ASCII, \p{L} is any letter).
              */
             includePatterns?: string[];
             /**
              * Excludepatterns
-             * @description Posts matching any of these regular expressions are skipped (Python syntax, case-insensitive).
+             * @description Posts matching any of these regular expressions are skipped (RE2 syntax, case-insensitive: no lookaround or backreferences; \w, \d and \b are ASCII, \p{L} is any letter).
              */
             excludePatterns?: string[];
             /**
@@ -1572,7 +1572,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The bot changed since you read it, or its name is taken. */
+            /** @description A run of the bot is in progress, or it is not set up yet. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1588,6 +1588,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Invalid"];
+                };
+            };
+            /** @description Too many run requests this minute (see Retry-After). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1639,7 +1648,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The bot changed since you read it, or its name is taken. */
+            /** @description A run of the bot is in progress, or it is not set up yet. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1657,12 +1666,23 @@ export interface operations {
                     "application/json": components["schemas"]["Invalid"];
                 };
             };
+            /** @description Too many run requests this minute (see Retry-After). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listBotRuns: {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The cursor of the page before (its Link: rel=next). */
+                before?: string | null;
             };
             header?: never;
             path: {
@@ -1882,6 +1902,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Not signed in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getMe: {
@@ -1900,6 +1929,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Me"];
+                };
+            };
+            /** @description Not signed in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };
