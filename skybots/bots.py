@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    ValidationInfo,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -277,12 +278,24 @@ class ServiceUrl(Matches):
         super().__init__(PUBLIC_SERVICE_URL, "an https URL of a public host name")
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        def check(value: str) -> str:
+        def check(value: str, info: ValidationInfo) -> str:
+            if _as_stored(info):
+                return value
             if problem := service_problem(value, private_allowed=PRIVATE_ADDRESSES_ALLOWED.get()):
                 raise ValueError(f"{value!r} {problem}")
             return value
 
-        return core_schema.no_info_after_validator_function(check, handler(source))
+        return core_schema.with_info_after_validator_function(check, handler(source))
+
+
+AS_STORED = {"as_stored": True}
+"""Validation context for a spec read back from Kubernetes. The rules that guard what a run may do
+(public services only, patterns RE2 runs) apply to what is written; a spec an earlier version
+stored is shown as it is, so that its owner can see and fix it (the operator holds such a bot)."""
+
+
+def _as_stored(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("as_stored"))
 
 
 def _check_max_age(value: str) -> str:
@@ -292,11 +305,11 @@ def _check_max_age(value: str) -> str:
     return value
 
 
-def _check_pattern(value: str) -> str:
+def _check_pattern(value: str, info: ValidationInfo) -> str:
     """A user's pattern must be one RE2 compiles within its memory bound (see skybots.patterns)."""
     from skybots.patterns import pattern_error
 
-    if error := pattern_error(value):
+    if not _as_stored(info) and (error := pattern_error(value)):
         raise ValueError(error)
     return value
 

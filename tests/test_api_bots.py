@@ -447,36 +447,36 @@ async def test_the_longest_name_leaves_room_for_the_owner_and_the_cronjob(
     assert len(f"bot-{bot['metadata']['name']}") == 52
 
 
+async def stored_by_an_earlier_version(
+    api: Api, owner: UserClient, resource: str, **spec: Any
+) -> list[dict[str, Any]]:
+    """A Bot `news` of `owner` as an earlier version of the API stored it; the owner's listing once
+    the API sees it."""
+    labels = {
+        "app.kubernetes.io/name": "skybots",
+        "app.kubernetes.io/instance": "news",
+        "app.kubernetes.io/managed-by": MANAGED_BY_API,
+        OWNER_LABEL: owner.user.id,
+    }
+    secret = {"name": f"{resource}-credentials"}
+    account = {"handle": "news.bsky.social", "credentialsSecretRef": secret}
+    spec = {**new_bot()["spec"], "account": account, **spec}
+    manifest = {"apiVersion": API_VERSION, "kind": "Bot", "metadata": {"name": resource, "labels": labels}}
+    await api.kube.create(BOT, NS, {**manifest, "spec": spec})
+
+    async def listed() -> list[dict[str, Any]]:
+        return list((await owner.get("/api/bots")).json())
+
+    bots: list[dict[str, Any]] = await eventually(listed, what="the API sees the bot")
+    return bots
+
+
 async def test_a_bot_named_with_the_8_character_owner_of_before_keeps_working(
     api: Api, alice: UserClient, bob: UserClient
 ) -> None:
     """Bots made before owner hashes grew to 16 characters keep their names, and their owners."""
     legacy = f"news-{alice.user.id[:8]}"
-    labels = {
-        "app.kubernetes.io/name": "skybots",
-        "app.kubernetes.io/instance": "news",
-        "app.kubernetes.io/managed-by": MANAGED_BY_API,
-        OWNER_LABEL: alice.user.id,
-    }
-    spec = {
-        **new_bot()["spec"],
-        "account": {"handle": "news.bsky.social", "credentialsSecretRef": {"name": f"{legacy}-credentials"}},
-    }
-    await api.kube.create(
-        BOT,
-        NS,
-        {
-            "apiVersion": API_VERSION,
-            "kind": "Bot",
-            "metadata": {"name": legacy, "labels": labels},
-            "spec": spec,
-        },
-    )
-
-    async def listed() -> list[Any]:
-        return list((await alice.get("/api/bots")).json())
-
-    [bot] = await eventually(listed, what="the API sees the bot")
+    [bot] = await stored_by_an_earlier_version(api, alice, legacy)
     assert (await bob.get("/api/bots/news")).status_code == 404
     assert (await alice.post("/api/bots", json=new_bot())).status_code == 409
     change = {"resourceVersion": bot["resourceVersion"], "spec": {"schedule": "@hourly"}}
@@ -484,6 +484,30 @@ async def test_a_bot_named_with_the_8_character_owner_of_before_keeps_working(
     assert (await api.kube.get(BOT, NS, legacy))["spec"]["schedule"] == "@hourly"
     assert (await alice.delete("/api/bots/news")).status_code == 204
     await eventually(lambda: _gone(api), what="the Bot deleted")
+
+
+async def test_a_spec_an_earlier_version_accepted_is_shown_as_stored_and_can_be_fixed(
+    api: Api, alice: UserClient
+) -> None:
+    """Rules that tightened (patterns RE2 runs, where Python's re took backreferences) do not make
+    the owner's listing a 500: the bot is shown as it is stored, a change that keeps the refused
+    value is a 422 naming it, and one that fixes it is saved."""
+    stored = {"includePatterns": [r"(py)\1"]}
+    resource = resource_name(alice.user, "news")
+    [bot] = await stored_by_an_earlier_version(api, alice, resource, filters=stored)
+    assert bot["spec"]["filters"]["includePatterns"] == stored["includePatterns"]
+    assert (await alice.get("/api/bots/news")).json()["spec"]["filters"] == bot["spec"]["filters"]
+
+    keeping = {"resourceVersion": bot["resourceVersion"], "spec": {"schedule": "@hourly"}}
+    refused = await alice.patch("/api/bots/news", json=keeping)
+    assert refused.status_code == 422
+    assert [error["field"] for error in refused.json()["detail"]] == ["spec.filters.includePatterns[0]"]
+    assert (await api.kube.get(BOT, NS, resource))["spec"].get("schedule") != "@hourly"
+
+    fixing = {"resourceVersion": bot["resourceVersion"], "spec": {"filters": {"includePatterns": ["(py)+"]}}}
+    fixed = await alice.patch("/api/bots/news", json=fixing)
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["spec"]["filters"]["includePatterns"] == ["(py)+"]
 
 
 # --- runs ------------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from skybots.api.events import BOT_CHANGED
 from skybots.api.sessions import SignedIn
 from skybots.api.stats import Stats, StatsReader
 from skybots.bots import (
+    AS_STORED,
     BlueskyAccount,
     BotSpec,
     BotSpecError,
@@ -195,7 +196,7 @@ def view(bot: dict[str, Any]) -> BotView:
     spec["account"] = {k: v for k, v in spec["account"].items() if k != "credentialsSecretRef"}
     return BotView(
         name=bot["metadata"]["labels"]["app.kubernetes.io/instance"],
-        spec=SpecInput.model_validate(spec),
+        spec=SpecInput.model_validate(spec, context=AS_STORED),
         status=BotStatus.model_validate(bot.get("status") or {}),
         resource_version=bot["metadata"]["resourceVersion"],
         created_at=bot["metadata"].get("creationTimestamp"),
@@ -341,7 +342,7 @@ async def update_bot(
 ) -> BotView:
     """Change a bot; 409 when it changed since you read it."""
     bot = owned(cache, user, name)
-    spec = bots.BotSpec.model_validate(bot["spec"])
+    spec = bots.BotSpec.model_validate(bot["spec"], context=AS_STORED)
     if body.spec is not None:
         account = body.spec.get("account")
         if isinstance(account, dict) and "credentialsSecretRef" in account:
@@ -557,7 +558,7 @@ async def _suspend(
     }
     updated = await _patch(kube, settings.namespace, bot, patch)
     await cache.remember(updated)
-    _mirror(user, name, BotSpec.model_validate(updated["spec"]))
+    _mirror(user, name, BotSpec.model_validate(updated["spec"], context=AS_STORED))
     return view(updated)
 
 
