@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import secrets
 import ssl
 from collections.abc import AsyncIterator
 
 import aiohttp.web
 import pytest
 import redis.asyncio
+from cryptography.fernet import Fernet
 
 from skybots.bluesky.client import REPOST, Bluesky, Xrpc
 from skybots.bluesky.errors import AuthFailed, UpstreamError
 from skybots.bluesky.models import Session
-from skybots.bluesky.sessions import SessionManager
+from skybots.bluesky.sessions import SessionKeys, SessionManager
 from skybots.stores.redis import RedisCache
 from tests.support.atproto import AtprotoNetwork
 from tests.support.processes import free_port
+
+KEYS = SessionKeys(secrets.token_hex(32), [Fernet.generate_key().decode()])
 
 
 @pytest.fixture
@@ -32,7 +36,12 @@ async def test_a_repost_can_be_undone(atproto_network: AtprotoNetwork, cache: Re
     net.process_all()
     bluesky = Bluesky(Xrpc(net.pds_url, private_allowed=True))
     session = await SessionManager(
-        bluesky, cache, service=net.pds_url, identifier=bot.handle, password=net.create_app_password(bot)
+        bluesky,
+        cache,
+        keys=KEYS,
+        service=net.pds_url,
+        identifier=bot.handle,
+        password=net.create_app_password(bot),
     ).open()
     assert (await bluesky.get_session())["did"] == session.did == bot.did
 
@@ -60,7 +69,7 @@ async def test_a_stored_session_is_reused_and_a_revoked_one_replaced(
     async def open_session() -> tuple[str, int]:
         bluesky = Bluesky(Xrpc(net.pds_url, private_allowed=True))
         sessions = SessionManager(
-            bluesky, cache, service=net.pds_url, identifier=bot.handle, password=password
+            bluesky, cache, keys=KEYS, service=net.pds_url, identifier=bot.handle, password=password
         )
         session = await sessions.open()
         await bluesky.get_session()  # the session works
@@ -76,12 +85,13 @@ async def test_a_stored_session_is_reused_and_a_revoked_one_replaced(
     # for a refresh: refreshing fails, so the next run logs in anew.
     [found] = await redis.asyncio.Redis.from_url(redis_url, decode_responses=True).keys("skybots:session:*")
     key = str(found)
-    stored = Session.model_validate_json(await cache.get(key) or "")
+    stored = Session.model_validate_json(KEYS.decrypt(await cache.get(key) or "") or "")
     net.http.post(
         f"{net.pds_url}/xrpc/com.atproto.server.deleteSession",
         headers={"Authorization": f"Bearer {stored.refresh_jwt}"},
     ).raise_for_status()
-    await cache.set(key, stored.model_copy(update={"access_jwt": "no.e30.expiry"}).model_dump_json(), 60)
+    expired = stored.model_copy(update={"access_jwt": "no.e30.expiry"})
+    await cache.set(key, KEYS.encrypt(expired.model_dump_json()), 60)
     _, logins = await open_session()
     assert logins == 1
 
@@ -91,7 +101,7 @@ async def test_a_wrong_password_is_auth_failed(atproto_network: AtprotoNetwork, 
     bot = net.create_account("bot")
     bluesky = Bluesky(Xrpc(net.pds_url, private_allowed=True))
     sessions = SessionManager(
-        bluesky, cache, service=net.pds_url, identifier=bot.handle, password="wrong-wrong"
+        bluesky, cache, keys=KEYS, service=net.pds_url, identifier=bot.handle, password="wrong-wrong"
     )
     with pytest.raises(AuthFailed, match="refused the app password"):
         await sessions.open()

@@ -30,6 +30,7 @@ from tests.support.manifests import ROOT
 from tests.support.operator import eventually
 from tests.support.processes import free_port, port_is_free
 from tests.support.reposter import reposted_by
+from tests.support.services import readable_tokens
 
 
 async def test_a_local_bot_reposts_survives_a_restart_and_reposts_nothing_twice(
@@ -71,6 +72,25 @@ async def test_a_local_bot_reposts_survives_a_restart_and_reposts_nothing_twice(
         assert reposted_by(network, bot, newer)[newer[0]]
         stats = (await dev.client.get("/api/bots/my-bot/stats", params={"range": "24h"})).json()
         assert sum(bucket["reposted"] for bucket in stats["buckets"]) == 4
+
+
+async def test_on_redis_the_local_runtime_keeps_its_session_keys_and_redis_no_readable_token(
+    atproto_network: AtprotoNetwork, redis_url: str, tmp_path: Path
+) -> None:
+    """`make demo` sets no key: the runtime makes its own, keeps them in its folder, and uses them."""
+    network = atproto_network
+    bot = network.create_account("localbot")
+    args = ("--bot-handle", bot.handle, "--bot-service", network.pds_url)
+    password = network.create_app_password(bot)
+    for logins in (1, 0):  # restarted on the same folder: the same keys open the stored session
+        async with skybots_dev(tmp_path / "state", *args, password=password, redis_url=redis_url) as dev:
+            job = await dev.run_now("my-bot")
+            assert (await dev.finished("my-bot", job))["outcome"] == "succeeded"
+            run = (await dev.client.get(f"/api/bots/my-bot/runs/{job}")).json()
+            assert run["logins"] == logins
+    assert readable_tokens(redis_url) == []
+    for kept in ("credential-key", "session-keys"):
+        assert (tmp_path / "state" / kept).stat().st_mode & 0o777 == 0o600
 
 
 async def test_a_bot_is_a_dry_run_unless_told_and_runs_on_its_schedule(

@@ -9,8 +9,10 @@ run's report.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
+import secrets
 import signal
 import uuid
 from collections.abc import AsyncIterator
@@ -32,11 +34,13 @@ from tests.support.atproto import Account, AtprotoNetwork
 from tests.support.aws import REGION
 from tests.support.operator import eventually
 from tests.support.reposter import Bot, Outcome, outcome_of, reposted_by, run_reposter
+from tests.support.services import RedisServer, readable_tokens, redis_text
 from tests.support.xrpc_proxy import XrpcProxy, xrpc_proxy
 
 SEARCH = "app.bsky.feed.searchPosts"
 CREATE_RECORD = "com.atproto.repo.createRecord"
 CREATE_SESSION = "com.atproto.server.createSession"
+REFRESH_SESSION = "com.atproto.server.refreshSession"
 
 
 @pytest.fixture
@@ -45,17 +49,34 @@ async def proxy(atproto_network: AtprotoNetwork) -> AsyncIterator[XrpcProxy]:
         yield running
 
 
+def fernet_key() -> str:
+    """A key for SKYBOTS_SESSION_KEYS, as `Fernet.generate_key()` makes one."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
 @pytest.fixture
-def bot(atproto_network: AtprotoNetwork, proxy: XrpcProxy, redis_url: str, aws: str, tmp_path: Path) -> Bot:
+def bot(
+    atproto_network: AtprotoNetwork,
+    proxy: XrpcProxy,
+    redis_server: RedisServer,
+    redis_url: str,
+    aws: str,
+    tmp_path: Path,
+) -> Bot:
+    """A bot's run as its CronJob starts it: the operator's settings and the platform's Secrets."""
     account = atproto_network.create_account("bot")
     boto3.client("s3", region_name=REGION, endpoint_url=aws).create_bucket(
         Bucket="dedup", CreateBucketConfiguration={"LocationConstraint": REGION}
     )
     bot = Bot(account, atproto_network.create_app_password(account), tmp_path, proxy.url)
+    assert redis_server.password
     bot.env = {
         "SKYBOTS_ALLOW_PRIVATE_ADDRESSES": "true",  # the test network is on loopback
         "SKYBOTS_APP_PASSWORD": bot.app_password,
-        "SKYBOTS_REDIS_URL": redis_url,
+        "SKYBOTS_REDIS_URL": redis_server.address,
+        "SKYBOTS_REDIS_PASSWORD": redis_server.password,
+        "SKYBOTS_CREDENTIAL_KEY": secrets.token_hex(32),
+        "SKYBOTS_SESSION_KEYS": fernet_key(),
         "SKYBOTS_S3_BUCKET": "dedup",
         "SKYBOTS_S3_ENDPOINT_URL": aws,
         "AWS_REGION": REGION,
@@ -79,6 +100,14 @@ def watched_posts(network: AtprotoNetwork, bot: Bot, count: int) -> tuple[list[s
     tag = word()
     uris = tagged_posts(network, network.create_account("author"), tag, count)
     return uris, bot.config(sources=[{"type": "hashtag", "tag": tag}])
+
+
+def forget_sessions(redis_url: str) -> None:
+    """Every stored session gone (as when its refresh token expired): the next run must log in."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*client.keys("skybots:session:*"))
 
 
 # --- reposting, once ---------------------------------------------------------------------------
@@ -472,17 +501,151 @@ async def test_a_wrong_app_password_is_an_auth_failure(bot: Bot) -> None:
 
 
 async def test_logins_are_capped_per_day(bot: Bot, proxy: XrpcProxy, redis_url: str) -> None:
-    import redis
-
     bot.env["SKYBOTS_LOGINS_PER_DAY"] = "2"
     config = bot.config(sources=[{"type": "mentions"}])
     for _ in range(2):
         assert (await bot.run(config)).report["logins"] == 1
-        redis.Redis.from_url(redis_url).delete(*redis.Redis.from_url(redis_url).keys("skybots:session:*"))
+        forget_sessions(redis_url)
     capped = await bot.run(config)
     assert capped.exit_code == 3
     assert "logged in 2 times today" in capped.report["message"]
     assert proxy.count(CREATE_SESSION) == 2  # the third login was never tried
+
+
+async def test_another_tenants_bot_with_your_handle_never_runs_on_your_session(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy, redis_url: str, tmp_path: Path
+) -> None:
+    """Mallory makes a bot in her own namespace with the victim's handle and passwords she guesses."""
+    net, tag = atproto_network, word()
+    sources = [{"type": "hashtag", "tag": tag}]
+    victim = bot.config(sources=sources)
+    assert (await bot.run(victim)).report["logins"] == 1  # the victim's session is stored
+    uris = tagged_posts(net, net.create_account("author"), tag, 2)
+    (tmp_path / "mallory").mkdir()
+    mallory = Bot(bot.account, "", tmp_path / "mallory", bot.service, dict(bot.env), namespace="mallory")
+    attack = mallory.config(sources=sources)
+    proxy.answers.clear()
+    for guess in range(10):  # ten runs, each with another password (her Secret changed each time)
+        mallory.env["SKYBOTS_APP_PASSWORD"] = f"guess-{guess:04d}-xxxx-yyyy"
+        outcome = await mallory.run(attack)
+        assert (outcome.report["outcome"], outcome.report["reposted"]) == ("authFailed", 0)
+    assert proxy.answers == [(CREATE_SESSION, 401)] * 10  # a login the PDS refused, and nothing else
+    assert proxy.reposts == []
+
+    mine = await bot.run(victim)  # the victim's bot goes on with its stored session
+    assert (mine.report["outcome"], mine.report["logins"], mine.report["reposted"]) == ("succeeded", 0, 2)
+    assert sorted(proxy.reposts) == sorted(uris)
+    forget_sessions(redis_url)
+    again = await bot.run(victim)  # ...and logs in when it must: the ten refusals were not its logins
+    assert (again.report["outcome"], again.report["logins"]) == ("succeeded", 1)
+
+
+async def test_a_refused_app_password_is_not_tried_again_until_the_secret_changes(
+    bot: Bot, proxy: XrpcProxy
+) -> None:
+    right = bot.app_password
+    bot.env["SKYBOTS_APP_PASSWORD"] = "aaaa-bbbb-cccc-dddd"
+    config = bot.config(sources=[{"type": "mentions"}])
+    assert (await bot.run(config)).report["outcome"] == "authFailed"
+    assert proxy.answers == [(CREATE_SESSION, 401)]
+    for _ in range(3):
+        outcome = await bot.run(config)
+        assert (outcome.exit_code, outcome.report["outcome"], outcome.report["logins"]) == (
+            3,
+            "authFailed",
+            0,
+        )
+        assert "refused this app password" in outcome.report["message"]
+    assert proxy.calls == [("POST", CREATE_SESSION)]  # the first refusal, and no request since
+
+    bot.env["SKYBOTS_APP_PASSWORD"] = right  # the owner puts the right one into the Secret
+    fixed = await bot.run(config)
+    assert (fixed.report["outcome"], fixed.report["logins"]) == ("succeeded", 1)
+
+
+async def test_the_account_keeps_a_daily_cap_that_only_accepted_logins_count_toward(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy, redis_url: str
+) -> None:
+    """Two bots of one owner, each with an app password of its own, share the account's cap."""
+    bot.env["SKYBOTS_LOGINS_PER_DAY"] = "2"
+    bot.env["SKYBOTS_APP_PASSWORD"] = "aaaa-bbbb-cccc-dddd"  # refused: not one of the account's logins
+    config = bot.config(sources=[{"type": "mentions"}])
+    assert (await bot.run(config)).report["outcome"] == "authFailed"
+    bot.env["SKYBOTS_APP_PASSWORD"] = bot.app_password
+    for _ in range(2):
+        assert (await bot.run(config)).report["logins"] == 1
+        forget_sessions(redis_url)
+    bot.env["SKYBOTS_APP_PASSWORD"] = atproto_network.create_app_password(bot.account, "second-bot")
+    capped = await bot.run(config)
+    assert (capped.exit_code, capped.report["logins"]) == (3, 0)
+    assert "logged in 2 times today" in capped.report["message"]
+    assert proxy.count(CREATE_SESSION) == 3  # the refused one and two accepted; the fourth was never tried
+
+
+async def test_redis_holds_no_readable_token(bot: Bot, redis_url: str) -> None:
+    config = bot.config(sources=[{"type": "mentions"}])
+    assert (await bot.run(config)).report["logins"] == 1
+    assert (await bot.run(config)).report["logins"] == 0  # a session is stored...
+    stored = redis_text(redis_url)
+    assert "skybots:session:" in stored
+    assert readable_tokens(redis_url) == []  # ...and no token in it can be read
+    assert bot.app_password not in stored
+
+
+async def test_session_keys_rotate_the_newest_encrypts_and_all_decrypt(bot: Bot, proxy: XrpcProxy) -> None:
+    old, new, unrelated = fernet_key(), fernet_key(), fernet_key()
+    config = bot.config(sources=[{"type": "search", "query": word()}])
+    bot.env["SKYBOTS_SESSION_KEYS"] = old
+    assert (await bot.run(config)).report["logins"] == 1
+
+    bot.env["SKYBOTS_SESSION_KEYS"] = f"{new},{old}"  # a new key added first: the old session still reads
+    proxy.fail(SEARCH, 400, body=b'{"error":"ExpiredToken","message":"Token has expired"}')
+    refreshed = await bot.run(config)  # ...and the refreshed one is written under the new key
+    assert (refreshed.report["outcome"], refreshed.report["logins"]) == ("succeeded", 0)
+    assert proxy.count(REFRESH_SESSION) == 1
+    bot.env["SKYBOTS_SESSION_KEYS"] = new  # the old key retired
+    assert (await bot.run(config)).report["logins"] == 0
+
+    bot.env["SKYBOTS_SESSION_KEYS"] = unrelated  # no key reads the stored session: it is absent, no error
+    lost = await bot.run(config)
+    assert (lost.report["outcome"], lost.report["logins"]) == ("succeeded", 1)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("SKYBOTS_SESSION_KEYS", None, "SKYBOTS_SESSION_KEYS: not set"),
+        ("SKYBOTS_SESSION_KEYS", "c2VjcmV0LXRleHQ=", "SKYBOTS_SESSION_KEYS: key 2 is not a Fernet key"),
+        ("SKYBOTS_CREDENTIAL_KEY", None, "SKYBOTS_CREDENTIAL_KEY: not set"),
+        (
+            "SKYBOTS_CREDENTIAL_KEY",
+            "short-secret",
+            "SKYBOTS_CREDENTIAL_KEY: at least 32 characters are needed",
+        ),
+    ],
+)
+async def test_platform_keys_that_cannot_work_stop_the_run_naming_the_variable(
+    bot: Bot, proxy: XrpcProxy, variable: str, value: str | None, problem: str
+) -> None:
+    if value is None:
+        del bot.env[variable]
+    else:
+        bot.env[variable] = value if variable != "SKYBOTS_SESSION_KEYS" else f"{fernet_key()},{value}"
+    outcome = await bot.run(sources=[{"type": "mentions"}])
+    assert (outcome.exit_code, outcome.report["outcome"]) == (2, "invalidConfig")
+    assert problem in outcome.stderr
+    assert value is None or value not in outcome.stderr + str(outcome.report)
+    assert proxy.calls == []
+
+
+async def test_redis_takes_no_command_without_its_password(bot: Bot, proxy: XrpcProxy) -> None:
+    config = bot.config(sources=[{"type": "mentions"}])
+    assert (await bot.run(config)).report["outcome"] == "succeeded"  # with SKYBOTS_REDIS_PASSWORD
+    del bot.env["SKYBOTS_REDIS_PASSWORD"]
+    refused = await bot.run(config)
+    assert refused.report["outcome"] == "failed"
+    assert "AuthenticationError" in refused.report["message"]
+    assert proxy.count(CREATE_SESSION) == 1  # the second run asked Bluesky nothing
 
 
 async def test_a_bad_config_is_one_line_naming_the_field_and_no_request(bot: Bot, proxy: XrpcProxy) -> None:

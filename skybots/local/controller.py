@@ -87,10 +87,14 @@ class LocalController:
         cache: Cache,
         objects: ObjectStore,
         settings: OperatorSettings,
+        credential_key: str,
+        session_keys: str,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`credential_key` and `session_keys` are the reposter's (SKYBOTS_CREDENTIAL_KEY, SKYBOTS_SESSION_KEYS)."""
         self.kube, self.history, self.cache, self.objects = kube, history, cache, objects
         self.settings, self._transport = settings, transport
+        self._credential_key, self._session_keys = credential_key, session_keys
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}  # Job name -> its run
@@ -281,6 +285,8 @@ class LocalController:
         args = job["spec"]["template"]["spec"]["containers"][0].get("args", [])
         settings = ReposterSettings(
             app_password=base64.b64decode(encoded).decode(),
+            credential_key=self._credential_key,
+            session_keys=self._session_keys,
             deadline_seconds=self.settings.run_deadline_seconds,
             allow_private_addresses=True,  # the local runtime: Bluesky's network may be on loopback
         )

@@ -3,14 +3,18 @@
 Each outside system is swapped for one embedded adapter, and nothing else changes: Bots and their
 Secrets in SQLite (LocalKubernetes) instead of the API server, users and run history in SQLite
 instead of DynamoDB, a folder instead of S3, an in-memory cache instead of Redis (or Redis when
-REDIS_URL is set), the console mailer, and the local developer's sign-in instead of Google.
+REDIS_URL is set), the console mailer, and the local developer's sign-in instead of Google. The
+secrets a cluster keeps in Secrets (the session cookie's, the reposter's session keys) are made
+once per data folder and kept in it, so that `make demo` needs none and a restart keeps them.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +64,7 @@ def build(
     api_settings = ApiSettings(
         public_url=public_url,
         namespace=settings.namespace,
-        session_secret=_session_secret(data),
+        session_secret=_kept_secret(data / "session-secret", lambda: secrets.token_urlsafe(32)),
         metrics_port=0,
         min_run_interval_minutes=LOCAL_MIN_RUN_INTERVAL_MINUTES,
     )
@@ -76,6 +80,8 @@ def build(
             api_namespace=settings.namespace,
             min_run_interval_minutes=LOCAL_MIN_RUN_INTERVAL_MINUTES,
         ),
+        credential_key=_kept_secret(data / "credential-key", lambda: secrets.token_hex(32)),
+        session_keys=_kept_secret(data / "session-keys", _fernet_key),
         transport=transport,
     )
     return LocalRuntime(app, controller, kube, cache)
@@ -100,13 +106,17 @@ async def running(runtime: LocalRuntime) -> AsyncIterator[LocalRuntime]:
         PRIVATE_ADDRESSES_ALLOWED.reset(allowed)
 
 
-def _session_secret(data: Path) -> str:
-    """One secret per data folder, so that a restart keeps the local developer signed in."""
-    path = data / "session-secret"
+def _kept_secret(path: Path, make: Callable[[], str]) -> str:
+    """A secret made on first use and kept in the data folder (owner-only), so that a restart keeps it."""
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        path.touch(mode=0o600)
+        path.write_text(make())
     return path.read_text().strip()
+
+
+def _fernet_key() -> str:
+    """A key for the reposter's session keys, as `cryptography.fernet.Fernet.generate_key()` makes one."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
 
 
 @dataclass

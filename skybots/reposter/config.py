@@ -6,13 +6,23 @@ few minutes for every bot, and that import alone costs a tenth of a second.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from skybots.bluesky.egress import IpNetwork, allowed_networks
 from skybots.bots import BotConfig, error_paths, name_errors
@@ -32,8 +42,14 @@ class ReposterSettings(BaseModel):
 
     app_password: SecretStr
     """The bot's app password, from its Secret (never logged, never in the report)."""
+    credential_key: SecretStr
+    """Keys stored sessions, login counts and refusals by an HMAC of service, handle and app password (a Secret)."""
+    session_keys: SecretStr
+    """Fernet keys that encrypt sessions in the cache, comma-separated, newest first: the first encrypts, all decrypt."""
     redis_url: str = "redis://127.0.0.1:6379/0"
     """The shared cache: sessions, dedup records, watermarks, budgets."""
+    redis_password: SecretStr | None = None
+    """The cache's password (AUTH), from a Secret; unset: the one in the URL, if any."""
     s3_bucket: str | None = None
     """Bucket of the durable dedup snapshots; unset: Redis and Bluesky are the only layers."""
     s3_endpoint_url: str | None = None
@@ -62,6 +78,30 @@ class ReposterSettings(BaseModel):
     """Allow http and private addresses (a local Bluesky network); the operator always renders false."""
     egress_allowed_networks: Annotated[tuple[IpNetwork, ...], BeforeValidator(allowed_networks)] = ()
     """Networks a run may reach although not public, comma-separated CIDRs; the operator renders its own."""
+
+    @field_validator("credential_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr) -> SecretStr:
+        if len(key.get_secret_value()) < 32:
+            raise ValueError("at least 32 characters are needed (e.g. `openssl rand -hex 32`)")
+        return key
+
+    @field_validator("session_keys")
+    @classmethod
+    def _fernet_keys(cls, keys: SecretStr) -> SecretStr:
+        parts = keys.get_secret_value().split(",")
+        for number, key in enumerate(parts, 1):
+            try:
+                valid = len(base64.urlsafe_b64decode(key.strip().encode())) == 32
+            except (binascii.Error, ValueError):
+                valid = False
+            if not valid:
+                raise ValueError(f"key {number} is not a Fernet key (32 bytes in url-safe base64)")
+        return keys
+
+    def fernet_keys(self) -> list[str]:
+        """The session keys, newest first."""
+        return [key.strip() for key in self.session_keys.get_secret_value().split(",")]
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> ReposterSettings:

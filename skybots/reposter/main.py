@@ -53,7 +53,8 @@ async def _run(config: BotConfig, settings: ReposterSettings, dry_run: bool) -> 
     from skybots.stores.objects import S3Objects
     from skybots.stores.redis import RedisCache
 
-    cache = RedisCache(settings.redis_url)
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    cache = RedisCache(settings.redis_url, password=password)
     objects = (
         S3Objects(settings.s3_bucket, region=settings.aws_region, endpoint_url=settings.s3_endpoint_url)
         if settings.s3_bucket

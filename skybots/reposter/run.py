@@ -25,7 +25,7 @@ import httpx
 
 from skybots.bluesky.client import REPOST, Bluesky, Xrpc
 from skybots.bluesky.errors import AuthFailed, BlueskyError, InvalidRequest, RateLimited, UpstreamError
-from skybots.bluesky.sessions import SessionManager
+from skybots.bluesky.sessions import SessionKeys, SessionManager
 from skybots.bots import BotConfig, RunOutcome
 from skybots.reposter.candidates import Candidate, merge
 from skybots.reposter.config import ReposterSettings
@@ -86,6 +86,7 @@ async def run_bot(
     sessions = SessionManager(
         bluesky,
         cache,
+        keys=SessionKeys(settings.credential_key.get_secret_value(), settings.fernet_keys()),
         service=account.service,
         identifier=account.handle,
         password=settings.app_password.get_secret_value(),

@@ -55,9 +55,10 @@ return 0
 class RedisCache:
     """`skybots.stores.cache.Cache` on Redis (6.2 or newer: ZMSCORE)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, password: str | None = None) -> None:
+        """`password` (from a Secret) is for a URL without one, so that the URL can sit in a ConfigMap."""
         self._redis = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
+            url, password=password, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
         )
         self._bucket = self._redis.register_script(TOKEN_BUCKET)
         self._set_new_unless_scored = self._redis.register_script(SET_NEW_UNLESS_SCORED)

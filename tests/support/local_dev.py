@@ -46,10 +46,15 @@ class Dev:
 
 
 @asynccontextmanager
-async def skybots_dev(data_dir: Path, *args: str, password: str) -> AsyncIterator[Dev]:
+async def skybots_dev(
+    data_dir: Path, *args: str, password: str, redis_url: str | None = None
+) -> AsyncIterator[Dev]:
     port = free_port()
     env = {**os.environ, "SKYBOTS_DATA_DIR": str(data_dir), "SKYBOTS_APP_PASSWORD": password}
     env.pop("SKYBOTS_REDIS_URL", None)
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
     process = await asyncio.create_subprocess_exec(
         SKYBOTS, "dev", "--port", str(port), *args, env=env, stdout=asyncio.subprocess.DEVNULL
     )

@@ -35,13 +35,14 @@ class Bot:
     service: str
     env: dict[str, str] = field(default_factory=dict)
     name: str = "news"
+    namespace: str = "team"
 
     def config(self, **spec: Any) -> Path:
         """Write the bot's config file (as the operator renders it) and return its path."""
         body = {
             "apiVersion": "skybots.dev/v1alpha1",
             "kind": "BotConfig",
-            "namespace": "team",
+            "namespace": self.namespace,
             "name": self.name,
             "spec": {
                 "account": {

@@ -10,12 +10,15 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import re
+import secrets
 import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -24,23 +27,33 @@ from tests.support.atproto import AtprotoNetwork, running_atproto_network
 from tests.support.processes import HOST, ServerProcess, free_port, wait_until
 
 STARTUP_TIMEOUT = 30
+# A JWT's header and payload: base64url JSON objects ("eyJ" is '{"'), joined by a dot. A Fernet
+# token is base64url without dots, so it never matches one.
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+")
 
 
 class RedisServer:
-    """Debian's redis-server with no persistence: a cache that forgets everything when stopped."""
+    """Debian's redis-server with no persistence: a cache that forgets everything when stopped.
 
-    def __init__(self, workdir: Path) -> None:
+    With a `password` it asks every client for it (AUTH), as the platform's Redis does; `url` then
+    carries it, `address` does not.
+    """
+
+    def __init__(self, workdir: Path, *, password: str | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail("redis-server is not installed: run `make system-packages` (part of `make test`)")
         self.port = free_port()
-        self.url = f"redis://{HOST}:{self.port}/0"
+        self.password = password
+        self.address = f"redis://{HOST}:{self.port}/0"
+        self.url = f"redis://:{password}@{HOST}:{self.port}/0" if password else self.address
         self.host = f"{HOST}:{self.port}"
         # Flags, not a config file: bind loopback only, keep nothing on disk.
         self.server = ServerProcess(
             "redis-server",
             [binary, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
-             "--dir", workdir, "--daemonize", "no", "--protected-mode", "yes"],
+             "--dir", workdir, "--daemonize", "no", "--protected-mode", "yes",
+             *(["--requirepass", password] if password else [])],
             log=workdir / "redis.log",
         )  # fmt: skip
         self.client = redis.Redis.from_url(self.url)
@@ -60,6 +73,28 @@ class RedisServer:
     def stop(self) -> None:
         self.client.close()
         self.server.stop()
+
+
+def redis_text(url: str) -> str:
+    """Every key in a Redis and its value, whatever its type, as one text (what a thief of a dump reads)."""
+    client = redis.Redis.from_url(url, decode_responses=True)
+    read: dict[str, Callable[[str], Any]] = {
+        "string": client.get,
+        "hash": client.hgetall,
+        "zset": lambda key: client.zrange(key, 0, -1, withscores=True),
+        "set": client.smembers,
+        "list": lambda key: client.lrange(key, 0, -1),
+        "stream": client.xrange,
+    }
+    try:
+        return "\n".join(f"{key} {read[str(client.type(key))](key)}" for key in client.scan_iter())
+    finally:
+        client.close()
+
+
+def readable_tokens(url: str) -> list[str]:
+    """The JWTs (Bluesky's access and refresh tokens) anyone reading the Redis could use."""
+    return JWT.findall(redis_text(url))
 
 
 def postgres_bindir() -> Path:
@@ -127,7 +162,8 @@ class PostgresServer:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    """The platform's Redis: it takes no command before AUTH with its password (in `url`)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"), password=secrets.token_hex(16))
     try:
         yield server
     finally:

@@ -42,6 +42,7 @@ class XrpcProxy:
     target: str
     url: str = ""
     calls: list[tuple[str, str]] = field(default_factory=list)  # (method, nsid), in order
+    answers: list[tuple[str, int]] = field(default_factory=list)  # (nsid, status) of every answer, in order
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     before: dict[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
     after: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
@@ -82,6 +83,7 @@ class XrpcProxy:
         self.calls.append((request.method, nsid))
         fault = self._next_fault(nsid)
         if fault and not fault.forwarded:
+            self.answers.append((nsid, fault.status))
             return aiohttp.web.Response(status=fault.status, body=fault.body, headers=fault.headers)
         if until := self.before.pop(nsid, None):
             await until()
@@ -95,9 +97,11 @@ class XrpcProxy:
             if record.get("$type") == "app.bsky.feed.repost":
                 self.reposts.append(record["subject"]["uri"])
         if fault:  # the PDS did it; the answer is lost
+            self.answers.append((nsid, fault.status))
             return aiohttp.web.Response(status=fault.status, body=fault.body, headers=fault.headers)
         if action := self.after.pop(nsid, None):
             await action()
+        self.answers.append((nsid, answer.status_code))
         return answered(answer)
 
     def _next_fault(self, nsid: str) -> Fault | None:
