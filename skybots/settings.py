@@ -92,7 +92,11 @@ class OperatorSettings(BotBounds):
     """Failed Jobs kept per bot (failedJobsHistoryLimit)."""
 
     redis_url: str = "redis://skybots-redis:6379/0"
-    """Redis for the reposter's dedup cache, sessions and rate budgets."""
+    """Redis for the reposter's dedup cache, sessions and rate budgets (no password: that comes from a Secret)."""
+    redis_password_secret: str = "skybots-redis"
+    """Secret whose key `password` is Redis's password (AUTH); reposter pods get it as SKYBOTS_REDIS_PASSWORD."""
+    session_keys_secret: str = "skybots-sessions"
+    """Secret of the reposter's session keys: `credential-key` (SKYBOTS_CREDENTIAL_KEY), `session-keys` (SKYBOTS_SESSION_KEYS)."""
     s3_bucket: str = "skybots-dedup"
     """S3 bucket for the reposter's durable dedup records."""
     s3_endpoint_url: str | None = None
@@ -195,7 +199,7 @@ class LocalSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SKYBOTS_", extra="ignore", use_attribute_docstrings=True)
 
     data_dir: str = ".skybots"
-    """Where the local runtime keeps its state (SQLite files, dedup snapshots); it survives restarts."""
+    """Where the local runtime keeps its state (SQLite files, dedup snapshots, its own keys); it survives restarts."""
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "SKYBOTS_REDIS_URL")
     )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
@@ -14,6 +16,7 @@ import yaml
 import skybots
 from skybots.bots import BotSpec
 from skybots.operator.rendering import render_cron_job
+from skybots.reposter.config import ReposterSettings
 from skybots.settings import ApiSettings, OperatorSettings
 from tests.support.manifests import (
     MANIFESTS,
@@ -31,6 +34,8 @@ BUILDS = ["manifests/base", *(f"manifests/overlays/{overlay}" for overlay in OVE
 SKYBOTS = Path(sys.executable).parent / "skybots"
 POD_KINDS = ("Deployment", "StatefulSet", "Job")
 PRIVATE_RANGES = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"}
+# What the reposter takes from the platform's Secrets, never from a ConfigMap.
+PLATFORM_SECRETS = ("SKYBOTS_CREDENTIAL_KEY", "SKYBOTS_SESSION_KEYS", "SKYBOTS_REDIS_PASSWORD")
 
 
 def _custom(obj: dict[str, Any]) -> bool:
@@ -43,6 +48,32 @@ def _pod_templates(path: str) -> list[tuple[str, dict[str, Any]]]:
         for o in build(path)
         if o["kind"] in POD_KINDS
     ]
+
+
+def _reposter_pod(path: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The pod of a bot's CronJob, as the operator renders it with the overlay's settings."""
+    _settings(path, monkeypatch)
+    bot = {"metadata": {"name": "news", "namespace": "skybots", "uid": "u1"}, "spec": {}}
+    spec = BotSpec.model_validate(
+        {
+            "account": {"handle": "news.bsky.social", "credentialsSecretRef": {"name": "news"}},
+            "sources": [{"type": "mentions"}],
+        }
+    )
+    cron_job = render_cron_job(bot, spec, OperatorSettings(), credentials_found=True)
+    return dict(cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+
+
+def _reposter_env(path: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
+    [container] = _reposter_pod(path, monkeypatch)["containers"]
+    return {e["name"]: e for e in container["env"]}
+
+
+def _secret_value(path: str, ref: dict[str, str]) -> str:
+    secret = named(path, "Secret", ref["name"])
+    if ref["key"] in secret.get("stringData", {}):
+        return str(secret["stringData"][ref["key"]])
+    return base64.b64decode(secret["data"][ref["key"]]).decode()
 
 
 def _settings(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,18 +161,9 @@ def _assert_locked_down(where: str, pod: dict[str, Any]) -> None:
 def test_the_reposter_pods_the_operator_makes_are_locked_down_too(
     path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _settings(path, monkeypatch)
-    settings = OperatorSettings()
-    bot = {"metadata": {"name": "news", "namespace": "skybots", "uid": "u1"}, "spec": {}}
-    spec = BotSpec.model_validate(
-        {
-            "account": {"handle": "news.bsky.social", "credentialsSecretRef": {"name": "news"}},
-            "sources": [{"type": "mentions"}],
-        }
-    )
-    cron_job = render_cron_job(bot, spec, settings, credentials_found=True)
-    pod = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    pod = _reposter_pod(path, monkeypatch)
     _assert_locked_down("the reposter", pod)
+    settings = OperatorSettings()
     [container] = pod["containers"]
     assert container["resources"]["limits"] == {
         "cpu": settings.reposter_cpu_limit,
@@ -254,6 +276,45 @@ def test_the_ingress_refuses_the_bodies_the_api_refuses(path: str) -> None:
 
     annotations = named(path, "Ingress", "skybots-api")["metadata"].get("annotations", {})
     assert annotations.get("nginx.ingress.kubernetes.io/proxy-body-size") == f"{MAX_BODY_BYTES // 1024}k"
+
+
+@pytest.mark.parametrize("path", BUILDS)
+def test_the_reposter_takes_its_keys_and_the_redis_password_from_secrets_never_a_config_map(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _reposter_env(path, monkeypatch)
+    refs = {name: env[name]["valueFrom"]["secretKeyRef"] for name in PLATFORM_SECRETS}
+    assert not [ref for ref in refs.values() if ref.get("optional")], "a run without them must not start"
+    assert urlsplit(env["SKYBOTS_REDIS_URL"]["value"]).password is None
+    for config_map in objects(path, "ConfigMap"):
+        data = config_map.get("data", {})
+        assert not set(PLATFORM_SECRETS) & set(data), config_map["metadata"]["name"]
+        assert all(urlsplit(v).password is None for k, v in data.items() if "REDIS" in k)
+    if path == "manifests/overlays/dev":  # development Secrets: with them, the reposter's environment loads
+        values = {name: _secret_value(path, ref) for name, ref in refs.items()}
+        settings = ReposterSettings.from_environ({**values, "SKYBOTS_APP_PASSWORD": "abcd-efgh-ijkl-mnop"})
+        assert settings.redis_password is not None
+    else:  # prod: made outside, like the API's Secret, and operations.md says how
+        names = {o["metadata"]["name"] for o in objects(path, "Secret")}
+        assert not {ref["name"] for ref in refs.values()} & names
+        operations = (MANIFESTS.parent / "docs" / "operations.md").read_text()
+        for ref in refs.values():
+            assert f"create secret generic {ref['name']}" in operations
+            assert f"--from-literal={ref['key']}=" in operations
+
+
+@pytest.mark.parametrize("path", BUILDS)
+def test_redis_asks_for_the_password_its_clients_are_given(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [redis] = named(path, "Deployment", "skybots-redis")["spec"]["template"]["spec"]["containers"]
+    args = redis["args"]
+    variable = args[args.index("--requirepass") + 1].removeprefix("$(").removesuffix(")")
+    assert variable == "REDISCLI_AUTH"  # redis-cli (the readiness probe) authenticates with it too
+    [given] = [e for e in redis["env"] if e["name"] == variable]
+    reposter = _reposter_env(path, monkeypatch)
+    assert given["valueFrom"] == reposter["SKYBOTS_REDIS_PASSWORD"]["valueFrom"]
+    assert redis["readinessProbe"]["exec"]["command"][0] == "redis-cli"
 
 
 def test_prod_keeps_redis_on_a_volume_and_dev_does_not() -> None:

@@ -23,6 +23,8 @@ CONFIG_KEY = "bot.json"
 CONFIG_DIR = "/etc/skybots"
 CONTAINER = "reposter"
 APP_PASSWORD_ENV = "SKYBOTS_APP_PASSWORD"
+REDIS_PASSWORD_KEY = "password"
+CREDENTIAL_KEY_KEY, SESSION_KEYS_KEY = "credential-key", "session-keys"
 REPOSTER_UID = 65532
 
 
@@ -150,14 +152,13 @@ def _cron_job(
     secret: bots.SecretKeyRef | None,
 ) -> dict[str, Any]:
     name = bot["metadata"]["name"]
-    password = (
-        [{"name": APP_PASSWORD_ENV, "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}}}]
-        if secret
-        else []
-    )
+    password = [_from_secret(APP_PASSWORD_ENV, secret.name, secret.key)] if secret else []
     env = [
         *password,
+        _from_secret("SKYBOTS_CREDENTIAL_KEY", settings.session_keys_secret, CREDENTIAL_KEY_KEY),
+        _from_secret("SKYBOTS_SESSION_KEYS", settings.session_keys_secret, SESSION_KEYS_KEY),
         {"name": "SKYBOTS_REDIS_URL", "value": settings.redis_url},
+        _from_secret("SKYBOTS_REDIS_PASSWORD", settings.redis_password_secret, REDIS_PASSWORD_KEY),
         {"name": "SKYBOTS_S3_BUCKET", "value": settings.s3_bucket},
         {"name": "AWS_REGION", "value": settings.aws_region},
         # Explicit, so that no key of the optional env Secret (envFrom loses to env) turns the check
@@ -233,6 +234,11 @@ def _cron_job(
         "metadata": _metadata(bot),
         "spec": cron_spec,
     }
+
+
+def _from_secret(variable: str, secret: str, key: str) -> dict[str, Any]:
+    """An environment variable from a Secret's key; not optional: a pod without it never starts."""
+    return {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
 def render_job_from(

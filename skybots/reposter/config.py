@@ -61,7 +61,7 @@ class ReposterSettings(BaseModel):
     deadline_seconds: float = Field(default=240, gt=0, le=RESERVATION_SECONDS - 60)
     """A run stops cleanly after this long and sends no write after it (at most 840: a claim on a post lasts 15 minutes)."""
     logins_per_day: int = Field(default=10, ge=1, le=50)
-    """Logins with the app password per account and day (Bluesky locks out around 100)."""
+    """Login attempts per app password and day, and accepted logins per account and day (Bluesky locks out around 100)."""
     egress_rate: float = Field(default=8, gt=0)
     """Requests per second to Bluesky for all bots together, shared fairly between tenants (Bluesky allows 3,000 per 5 minutes per IP)."""
     egress_burst: float = Field(default=100, ge=1)
