@@ -17,8 +17,10 @@ cached session, requests = pages read + reposts, dedup check of 10,000 candidate
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -142,6 +144,8 @@ def bench(net: Any, redis_url: str, work: Path) -> dict[str, Any]:
         **os.environ,
         "SKYBOTS_ALLOW_PRIVATE_ADDRESSES": "true",  # the network is on loopback
         "SKYBOTS_APP_PASSWORD": net.create_app_password(bot),
+        "SKYBOTS_CREDENTIAL_KEY": secrets.token_hex(32),
+        "SKYBOTS_SESSION_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "SKYBOTS_REDIS_URL": redis_url,
         "SKYBOTS_TERMINATION_LOG": str(work / "termination-log"),
     }
