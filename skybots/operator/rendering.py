@@ -23,8 +23,6 @@ CONFIG_KEY = "bot.json"
 CONFIG_DIR = "/etc/skybots"
 CONTAINER = "reposter"
 APP_PASSWORD_ENV = "SKYBOTS_APP_PASSWORD"
-REDIS_PASSWORD_KEY = "password"
-CREDENTIAL_KEY_KEY, SESSION_KEYS_KEY = "credential-key", "session-keys"
 REPOSTER_UID = 65532
 
 
@@ -155,10 +153,10 @@ def _cron_job(
     password = [_from_secret(APP_PASSWORD_ENV, secret.name, secret.key)] if secret else []
     env = [
         *password,
-        _from_secret("SKYBOTS_CREDENTIAL_KEY", settings.session_keys_secret, CREDENTIAL_KEY_KEY),
-        _from_secret("SKYBOTS_SESSION_KEYS", settings.session_keys_secret, SESSION_KEYS_KEY),
+        _from_secret("SKYBOTS_CREDENTIAL_KEY", settings.session_keys_secret, "credential-key"),
+        _from_secret("SKYBOTS_SESSION_KEYS", settings.session_keys_secret, "session-keys"),
         {"name": "SKYBOTS_REDIS_URL", "value": settings.redis_url},
-        _from_secret("SKYBOTS_REDIS_PASSWORD", settings.redis_password_secret, REDIS_PASSWORD_KEY),
+        _from_secret("SKYBOTS_REDIS_PASSWORD", settings.redis_password_secret, "password"),
         {"name": "SKYBOTS_S3_BUCKET", "value": settings.s3_bucket},
         {"name": "AWS_REGION", "value": settings.aws_region},
         # Explicit, so that no key of the optional env Secret (envFrom loses to env) turns the check
