@@ -17,10 +17,8 @@ cached session, requests = pages read + reposts, dedup check of 10,000 candidate
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -36,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from skybots.reposter.dedup import Dedup  # noqa: E402
 from skybots.stores.redis import RedisCache  # noqa: E402
 from tests.support.atproto import running_atproto_network  # noqa: E402
+from tests.support.reposter import platform_keys  # noqa: E402
 from tests.support.services import PostgresServer, RedisServer  # noqa: E402
 
 RUNS = 10
@@ -144,8 +143,7 @@ def bench(net: Any, redis_url: str, work: Path) -> dict[str, Any]:
         **os.environ,
         "SKYBOTS_ALLOW_PRIVATE_ADDRESSES": "true",  # the network is on loopback
         "SKYBOTS_APP_PASSWORD": net.create_app_password(bot),
-        "SKYBOTS_CREDENTIAL_KEY": secrets.token_hex(32),
-        "SKYBOTS_SESSION_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        **platform_keys(),
         "SKYBOTS_REDIS_URL": redis_url,
         "SKYBOTS_TERMINATION_LOG": str(work / "termination-log"),
     }

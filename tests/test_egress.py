@@ -36,7 +36,7 @@ from skybots.stores.kubernetes import BOT
 from skybots.stores.memory import MemoryCache
 from tests.support.api import Api
 from tests.support.dns import DnsServer, dns_server
-from tests.support.reposter import run_reposter
+from tests.support.reposter import platform_keys, run_reposter
 from tests.support.tls import certificate_for
 
 SESSION = "com.atproto.server.createSession"
@@ -381,7 +381,7 @@ async def test_a_run_whose_service_leads_inside_reports_why_and_reaches_nothing(
     dns.answer(NAME, ["169.254.169.254"])
     report = await run_bot(
         config(f"https://{NAME}:{inside.port}"),
-        ReposterSettings(app_password="app-pass-0001"),
+        ReposterSettings.from_environ({"SKYBOTS_APP_PASSWORD": "app-pass-0001", **platform_keys()}),
         cache=MemoryCache(),
         objects=None,
         transport=CheckedTransport(resolve=dns.resolve),
@@ -403,7 +403,7 @@ async def test_the_reposter_refuses_a_loopback_service_unless_its_setting_allows
     body = config("https://pds.example.org").model_dump(mode="json", by_alias=True)
     body["spec"]["account"]["service"] = f"http://127.0.0.1:{inside.port}"
     path.write_text(json.dumps(body))
-    env = {"SKYBOTS_APP_PASSWORD": "app-pass-0001", "SKYBOTS_REDIS_URL": redis_url}
+    env = {"SKYBOTS_APP_PASSWORD": "app-pass-0001", "SKYBOTS_REDIS_URL": redis_url, **platform_keys()}
     if setting is not None:
         env["SKYBOTS_ALLOW_PRIVATE_ADDRESSES"] = setting
     outcome = await run_reposter(path, env, workdir=tmp_path)

@@ -9,10 +9,8 @@ run's report.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
-import secrets
 import signal
 import uuid
 from collections.abc import AsyncIterator
@@ -33,7 +31,15 @@ from skybots.stores.redis import RedisCache
 from tests.support.atproto import Account, AtprotoNetwork
 from tests.support.aws import REGION
 from tests.support.operator import eventually
-from tests.support.reposter import Bot, Outcome, outcome_of, reposted_by, run_reposter
+from tests.support.reposter import (
+    Bot,
+    Outcome,
+    fernet_key,
+    outcome_of,
+    platform_keys,
+    reposted_by,
+    run_reposter,
+)
 from tests.support.services import RedisServer, readable_tokens, redis_text
 from tests.support.xrpc_proxy import XrpcProxy, xrpc_proxy
 
@@ -47,11 +53,6 @@ REFRESH_SESSION = "com.atproto.server.refreshSession"
 async def proxy(atproto_network: AtprotoNetwork) -> AsyncIterator[XrpcProxy]:
     async with xrpc_proxy(atproto_network.pds_url) as running:
         yield running
-
-
-def fernet_key() -> str:
-    """A key for SKYBOTS_SESSION_KEYS, as `Fernet.generate_key()` makes one."""
-    return base64.urlsafe_b64encode(os.urandom(32)).decode()
 
 
 @pytest.fixture
@@ -75,8 +76,7 @@ def bot(
         "SKYBOTS_APP_PASSWORD": bot.app_password,
         "SKYBOTS_REDIS_URL": redis_server.address,
         "SKYBOTS_REDIS_PASSWORD": redis_server.password,
-        "SKYBOTS_CREDENTIAL_KEY": secrets.token_hex(32),
-        "SKYBOTS_SESSION_KEYS": fernet_key(),
+        **platform_keys(),
         "SKYBOTS_S3_BUCKET": "dedup",
         "SKYBOTS_S3_ENDPOINT_URL": aws,
         "AWS_REGION": REGION,

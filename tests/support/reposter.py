@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
+import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +15,16 @@ from typing import Any
 from tests.support.atproto import Account, AtprotoNetwork
 
 SKYBOTS = Path(sys.executable).parent / "skybots"
+
+
+def fernet_key() -> str:
+    """A key for SKYBOTS_SESSION_KEYS, as `cryptography.fernet.Fernet.generate_key()` makes one."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def platform_keys() -> dict[str, str]:
+    """The reposter's session keys, as the operator gives them from the platform's Secret (new ones each call)."""
+    return {"SKYBOTS_CREDENTIAL_KEY": secrets.token_hex(32), "SKYBOTS_SESSION_KEYS": fernet_key()}
 
 
 @dataclass
