@@ -447,7 +447,8 @@ async def test_a_run_reaches_the_networks_its_settings_allow(setting: str | None
 
     server = await asyncio.start_server(hang_up, "127.0.0.2", 0)
     port = server.sockets[0].getsockname()[1]
-    environ = {"SKYBOTS_APP_PASSWORD": "app-pass-0001", "SKYBOTS_DEADLINE_SECONDS": "0.1"}  # no retry fits
+    # A deadline no retry fits.
+    environ = {"SKYBOTS_APP_PASSWORD": "app-pass-0001", "SKYBOTS_DEADLINE_SECONDS": "0.1", **platform_keys()}
     if setting is not None:
         environ["SKYBOTS_EGRESS_ALLOWED_NETWORKS"] = setting
     async with server:
@@ -511,6 +512,7 @@ async def test_the_reposter_refuses_an_unusable_allowed_network_and_reaches_noth
         "SKYBOTS_APP_PASSWORD": "app-pass-0001",
         "SKYBOTS_REDIS_URL": redis_url,
         "SKYBOTS_EGRESS_ALLOWED_NETWORKS": networks,
+        **platform_keys(),
     }
     outcome = await run_reposter(path, env, workdir=tmp_path)
     assert (outcome.exit_code, outcome.report["outcome"]) == (2, "invalidConfig")
@@ -529,5 +531,7 @@ def test_the_operator_renders_its_allowed_networks_whatever_the_reposter_env_sec
     [container] = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     env = {variable["name"]: variable["value"] for variable in container["env"] if "value" in variable}
     assert env["SKYBOTS_EGRESS_ALLOWED_NETWORKS"] == networks.replace(" ", "")
-    reposter = ReposterSettings.from_environ({**env, "SKYBOTS_APP_PASSWORD": "app-pass-0001"})
+    reposter = ReposterSettings.from_environ(
+        {**env, "SKYBOTS_APP_PASSWORD": "app-pass-0001", **platform_keys()}
+    )
     assert reposter.egress_allowed_networks == allowed_networks(networks)
