@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings
 from skybots.bots import field_docstrings
 from skybots.reposter.config import ReposterSettings
 from skybots.settings import ApiSettings, LocalSettings, OperatorSettings
+from tests.support.reposter import platform_keys
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
 
@@ -74,5 +75,6 @@ def test_no_run_may_outlive_the_claims_it_holds_on_posts(monkeypatch: pytest.Mon
     monkeypatch.setenv("SKYBOTS_RUN_DEADLINE_SECONDS", "900")
     with pytest.raises(ValueError, match="run_deadline_seconds"):
         OperatorSettings()
+    keys = {name.removeprefix("SKYBOTS_").lower(): value for name, value in platform_keys().items()}
     with pytest.raises(ValueError, match="deadline_seconds"):
-        ReposterSettings.model_validate({"app_password": "x", "deadline_seconds": 900})
+        ReposterSettings.model_validate({**keys, "app_password": "x", "deadline_seconds": 900})

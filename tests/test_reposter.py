@@ -413,6 +413,7 @@ async def test_one_tenants_many_runs_cannot_starve_another_tenants_run(
         abuser.handle: net.create_app_password(abuser),
         victim.handle: net.create_app_password(victim),
     }
+    keys = platform_keys()  # one platform: every run reads the sessions the others stored
 
     def run(tenant: str, name: str, account: Account, proxy: XrpcProxy, sources: int) -> Any:
         config = BotConfig.model_validate(
@@ -432,6 +433,8 @@ async def test_one_tenants_many_runs_cannot_starve_another_tenants_run(
         )
         settings = ReposterSettings(
             app_password=passwords[account.handle],
+            credential_key=keys["SKYBOTS_CREDENTIAL_KEY"],
+            session_keys=keys["SKYBOTS_SESSION_KEYS"],
             redis_url=redis_url,
             egress_rate=4,
             egress_burst=4,
