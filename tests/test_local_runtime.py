@@ -24,7 +24,7 @@ from skybots.operator.rendering import render_job_from
 from skybots.settings import LocalSettings
 from skybots.stores.kubernetes import BOT, CRON_JOB, JOB, SECRET
 from tests.support.atproto import AtprotoNetwork
-from tests.support.local_dev import ASKED_ONLY, posts, skybots_dev
+from tests.support.local_dev import live_hashtag_bot, posts, skybots_dev
 from tests.support.mailjet import MailjetRecorder
 from tests.support.manifests import ROOT
 from tests.support.operator import eventually
@@ -42,16 +42,7 @@ async def test_a_local_bot_reposts_survives_a_restart_and_reposts_nothing_twice(
     bot = network.create_account("localbot")
     password = network.create_app_password(bot)
     uris = posts(network, author, tag, 3)
-    args = (
-        "--bot-handle",
-        bot.handle,
-        "--bot-tag",
-        tag,
-        "--bot-service",
-        network.pds_url,
-        "--live",
-        *ASKED_ONLY,
-    )
+    args = live_hashtag_bot(network, bot, tag)
 
     async with skybots_dev(tmp_path / "state", *args, password=password) as dev:
         view = (await dev.client.get("/api/bots/my-bot")).json()
@@ -123,16 +114,7 @@ async def test_a_catastrophic_pattern_neither_gets_in_nor_stalls_the_runtime(
     kept = network.post(author, f"#{tag} {xs}", tags=[tag], langs=["en"]).uri
     missed = network.post(author, f"#{tag} {xs}!", tags=[tag], langs=["en"]).uri
     network.process_all()
-    args = (
-        "--bot-handle",
-        bot.handle,
-        "--bot-tag",
-        tag,
-        "--bot-service",
-        network.pds_url,
-        "--live",
-        *ASKED_ONLY,
-    )
+    args = live_hashtag_bot(network, bot, tag)
 
     async with skybots_dev(tmp_path / "state", *args, password=network.create_app_password(bot)) as dev:
 

@@ -18,7 +18,7 @@ import pytest
 
 from skybots.api.pages import BUILT_SPA
 from tests.support.atproto import AtprotoNetwork
-from tests.support.local_dev import ASKED_ONLY, posts, skybots_dev
+from tests.support.local_dev import live_hashtag_bot, posts, skybots_dev
 from tests.support.manifests import ROOT
 from tests.support.processes import NODE
 
@@ -44,16 +44,7 @@ async def test_a_bot_owner_signs_in_and_watches_their_bot(
     author, bot = network.create_account("appposter"), network.create_account("appbot")
     password = network.create_app_password(bot)
     posts(network, author, tag, 3)
-    args = (
-        "--bot-handle",
-        bot.handle,
-        "--bot-tag",
-        tag,
-        "--bot-service",
-        network.pds_url,
-        "--live",
-        *ASKED_ONLY,
-    )
+    args = live_hashtag_bot(network, bot, tag)
 
     async with skybots_dev(tmp_path / "state", *args, password=password) as dev:
         last = await dev.finished("my-bot", await dev.run_now("my-bot"))

@@ -24,6 +24,20 @@ SKYBOTS = Path(sys.executable).parent / "skybots"
 ASKED_ONLY = ("--bot-schedule", "0 0 1 1 *")
 
 
+def live_hashtag_bot(network: AtprotoNetwork, bot: Account, tag: str) -> tuple[str, ...]:
+    """`skybots dev`'s arguments for a bot that reposts `tag` as `bot`, for real, when asked."""
+    return (
+        "--bot-handle",
+        bot.handle,
+        "--bot-tag",
+        tag,
+        "--bot-service",
+        network.pds_url,
+        "--live",
+        *ASKED_ONLY,
+    )
+
+
 class Dev:
     """A running `skybots dev`, and the local developer signed in to it."""
 
