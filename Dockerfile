@@ -5,9 +5,21 @@
 # bot starts every few minutes, carries no Kopf, FastAPI or Kubernetes client: less to pull onto
 # a node and less to import. All three run the `skybots` console script as their entrypoint; the
 # operator's CronJobs pass `reposter run --config ...` as args. Versions come from
-# requirements.lock, the same pins the tests run with.
+# requirements.lock, the same pins the tests run with; the web app's from frontend/package-lock.json.
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+ARG NODE_IMAGE=node:22.23.3-bookworm-slim
+
+# --- app: the web app (frontend/), built from its lock as `make app` builds it -----------------
+# Vite writes to ../skybots/api/static/app (frontend/vite.config.ts); only the api image takes it.
+FROM ${NODE_IMAGE} AS app
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
+WORKDIR /src/frontend
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY frontend/index.html frontend/vite.config.ts frontend/tsconfig.json ./
+COPY frontend/src ./src
+RUN npm run --silent build -- --logLevel warn
 
 # --- build: one virtualenv per image, byte-compiled, nothing else ------------------------------
 FROM ${PYTHON_IMAGE} AS build
@@ -45,6 +57,8 @@ CMD ["operator"]
 
 FROM runtime AS api
 COPY --from=build /opt/skybots-api /opt/skybots-api
+# Where the installed package serves /app/ from (skybots/api/pages.py, BUILT_SPA).
+COPY --from=app /src/skybots/api/static/app /opt/skybots-api/lib/python3.11/site-packages/skybots/api/static/app
 ENV PATH=/opt/skybots-api/bin:$PATH
 EXPOSE 8000
 CMD ["api"]
