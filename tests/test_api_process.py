@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import secrets
+import shutil
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -22,6 +23,8 @@ import httpx
 import itsdangerous
 import pytest
 
+import skybots
+from skybots.api.pages import BUILT_SPA
 from skybots.stores.users import DynamoUsers
 from tests.support.api import ISSUER, SESSION_SECRET
 from tests.support.aws import REGION
@@ -52,8 +55,18 @@ async def sentry() -> AsyncIterator[tuple[str, list[bytes]]]:
 
 
 @pytest.fixture
+def api_env() -> dict[str, str]:
+    """What a test adds to the API process's environment."""
+    return {}
+
+
+@pytest.fixture
 async def served(
-    cluster: ClusterEmulator, aws: str, sentry: tuple[str, list[bytes]], tmp_path: Path
+    cluster: ClusterEmulator,
+    aws: str,
+    sentry: tuple[str, list[bytes]],
+    api_env: dict[str, str],
+    tmp_path: Path,
 ) -> AsyncIterator[dict[str, Any]]:
     port, metrics_port = free_port(), free_port()
     log = tmp_path / "api.log"
@@ -66,6 +79,7 @@ async def served(
         "SKYBOTS_SENTRY_DSN": sentry[0],
         "SKYBOTS_METRICS_PORT": str(metrics_port),
         "SKYBOTS_RUNTIME": "local",  # what a deployment could set: it must not open the local sign-in
+        **api_env,
     }
     with log.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
@@ -193,3 +207,33 @@ async def test_readyz_tells_the_public_nothing_but_ready_or_not(served: dict[str
 
 async def _any(items: list[bytes]) -> bool:
     return bool(items)
+
+
+class TestAnInstalledPackage:
+    """The api image: the package installed (not editable), the web app's build copied into it."""
+
+    @pytest.fixture
+    def api_env(self, tmp_path: Path) -> dict[str, str]:
+        """`skybots` from a site-packages of its own, whose static/app holds a build of the web app."""
+        site_packages = tmp_path / "site-packages"
+        package = Path(skybots.__file__).parent
+        shutil.copytree(
+            package, site_packages / "skybots", ignore=shutil.ignore_patterns("__pycache__", "app")
+        )
+        built = site_packages / BUILT_SPA.relative_to(package.parent)
+        (built / "assets").mkdir(parents=True)
+        (built / "index.html").write_text('<!doctype html><div id="app">the installed SPA</div>')
+        (built / "assets/index-5e6f.js").write_text("console.log('installed')")
+        return {"PYTHONPATH": str(site_packages)}
+
+    async def test_skybots_api_serves_the_web_app_from_the_installed_package(
+        self, served: dict[str, Any]
+    ) -> None:
+        client: httpx.AsyncClient = served["client"]
+        page = await client.get("/app/bots/k8s-news", headers={"Accept": "text/html"})
+        script = await client.get("/app/assets/index-5e6f.js")
+
+        assert page.status_code == 200
+        assert "the installed SPA" in page.text
+        assert script.status_code == 200
+        assert script.text == "console.log('installed')"

@@ -174,17 +174,6 @@ async def test_a_built_spa_is_served_with_index_for_client_routes(built_spa: Pat
     assert bare.headers["location"].endswith("/app/")
 
 
-async def test_the_spa_shipped_in_the_package_is_the_default(
-    built_spa: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(pages, "BUILT_SPA", built_spa)
-    async with client_for(app_with()) as client:
-        response = await client.get("/app/bots/k8s-news", headers=BROWSER)
-
-    assert response.status_code == 200
-    assert "the skybots SPA" in response.text
-
-
 @pytest.mark.parametrize("path", ["/app/", "/app/bots/k8s-news", "/app/assets/index-1a2b3c.js"])
 async def test_without_a_spa_build_app_says_it_is_not_built(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, path: str
