@@ -13,7 +13,7 @@ ARG NODE_IMAGE=node:22.23.3-bookworm-slim
 # --- app: the web app (frontend/), built from its lock as `make app` builds it -----------------
 # Vite writes to ../skybots/api/static/app (frontend/vite.config.ts); only the api image takes it.
 FROM ${NODE_IMAGE} AS app
-ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false
 WORKDIR /src/frontend
 COPY frontend/package.json frontend/package-lock.json ./
 RUN npm ci --no-audit --no-fund
