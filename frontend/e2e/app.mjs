@@ -176,6 +176,12 @@ try {
     if (saved.body.spec.description !== 'edited' || saved.body.spec.sources[0].tag !== tag) throw new Error(`saved ${JSON.stringify(saved.body.spec)}`)
   })
 
+  await step('the bot page reads its schedule in words, with the next three runs', async () => {
+    await page.locator('[data-test="schedule-words"]', { hasText: /^Runs (every|at) / }).waitFor()
+    const runs = await page.locator('[data-test="next-runs"] li').count()
+    if (runs !== 3) throw new Error(`${runs} next runs shown`)
+  })
+
   await step('the dark theme switch changes Vuestic and Tailwind colours alike', async () => {
     const colours = () =>
       page.evaluate(() => ({

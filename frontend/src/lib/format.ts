@@ -15,6 +15,7 @@ export function fromNow(moment: Date | string, now: Date = new Date()): string {
   return ''
 }
 
-export function dateTime(moment: Date | string): string {
-  return new Date(moment).toLocaleString('en', { dateStyle: 'medium', timeStyle: 'short' })
+/** A moment as a date and a time of day: in `timeZone` when given (a bot's), else the browser's. */
+export function dateTime(moment: Date | string, timeZone?: string): string {
+  return new Date(moment).toLocaleString('en', { dateStyle: 'medium', timeStyle: 'short', timeZone })
 }

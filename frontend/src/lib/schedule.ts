@@ -4,7 +4,7 @@
  */
 import { DateTime } from 'luxon'
 
-const MACROS: Record<string, string> = {
+export const MACROS: Record<string, string> = {
   '@yearly': '0 0 1 1 *',
   '@annually': '0 0 1 1 *',
   '@monthly': '0 0 1 * *',
