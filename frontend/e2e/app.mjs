@@ -182,6 +182,22 @@ try {
     if (runs !== 3) throw new Error(`${runs} next runs shown`)
   })
 
+  await step('delete asks for the name, then the bot is gone and the overview no longer lists it', async () => {
+    refusals.add('404 GET /api/bots/form-bot')
+    await page.locator('[data-test="delete"]').click()
+    const confirm = page.locator('[data-test="delete-confirm"]')
+    const name = page.locator('[data-test="delete-name"] input')
+    await name.fill('form-bo')
+    if (!(await confirm.isDisabled())) throw new Error('delete is enabled before the name matches')
+    await name.fill('form-bot')
+    await confirm.click()
+    await page.waitForURL((address) => address.pathname === '/app/')
+    await page.locator(`tr[data-bot="${bot}"]`).waitFor()
+    if (await page.locator('tr[data-bot="form-bot"]').count()) throw new Error('the overview still lists the deleted bot')
+    const gone = await api('GET', '/api/bots/form-bot')
+    if (gone.status !== 404) throw new Error(`the deleted bot answers ${gone.status}`)
+  })
+
   await step('the dark theme switch changes Vuestic and Tailwind colours alike', async () => {
     const colours = () =>
       page.evaluate(() => ({

@@ -36,5 +36,11 @@ export const useBotsStore = defineStore('bots', () => {
     return (await data(api.POST('/api/bots/{name}/run', { params: { path: { name } } }))).job
   }
 
-  return { bots, listed, loadAll, load, act, runNow }
+  async function remove(name: string): Promise<void> {
+    await data(api.DELETE('/api/bots/{name}', { params: { path: { name } } }))
+    delete bots.value[name]
+    listed.value = listed.value.filter((listedName) => listedName !== name)
+  }
+
+  return { bots, listed, loadAll, load, act, runNow, remove }
 })

@@ -1,11 +1,13 @@
-/** One bot's page: the bot, its stats for a range, its runs, and its actions (pause, resume, run now). */
+/** One bot's page: the bot, its stats for a range, its runs, and its actions (pause, resume, run now, delete). */
 import { computed, ref, watch } from 'vue'
+import { useRouter } from 'vue-router'
 import { api } from '@/api'
 import { data, type RunRecord, type Stats, type StatsRange } from '@/api/client'
 import { useBotsStore, type BotAction } from '@/stores/bots'
 
 export function useBot(name: () => string) {
   const store = useBotsStore()
+  const router = useRouter()
   const bot = computed(() => store.bots[name()])
   const range = ref<StatsRange>('24h')
   const stats = ref<Stats | null>(null)
@@ -38,12 +40,15 @@ export function useBot(name: () => string) {
     }
   }
 
-  async function act(action: BotAction | 'run'): Promise<void> {
+  async function act(action: BotAction | 'run' | 'delete'): Promise<void> {
     busy.value = true
     error.value = null
     try {
       if (action === 'run') started.value = await store.runNow(name())
-      else await store.act(name(), action)
+      else if (action === 'delete') {
+        await store.remove(name())
+        await router.push({ name: 'overview' })
+      } else await store.act(name(), action)
     } catch (caught) {
       error.value = caught
     } finally {
