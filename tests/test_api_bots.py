@@ -801,3 +801,83 @@ async def test_not_ready_when_dynamodb_is_unreachable(
     assert response.status_code == 503
     assert response.json() == {"status": "not ready"}, "no details for the public"
     assert "dynamodb: EndpointConnectionError" in caplog.text, "the details are in the log"
+
+
+# --- conditional reads (the web app polls) ----------------------------------------------------------
+
+
+async def _status_written(api: Api, client: UserClient, runs: int) -> None:
+    """A run's result written into the Bot's status, as the operator does, and seen by the API."""
+    resource = resource_name(client.user, "news")
+    await api.kube.patch(BOT, NS, resource, {"status": {"totals": {"runs": runs}}}, subresource="status")
+
+    async def seen() -> bool:
+        return bool((await client.get("/api/bots/news")).json()["status"]["totals"]["runs"] == runs)
+
+    await eventually(seen, what="the API sees the new status")
+
+
+async def test_an_unchanged_list_and_bot_are_a_304_and_a_change_a_200_with_a_new_etag(
+    api: Api, alice: UserClient
+) -> None:
+    await created(alice)
+    tags = {}
+    for path in ("/api/bots", "/api/bots/news"):
+        first = await alice.get(path)
+        tag = tags[path] = first.headers["ETag"]
+        assert first.headers["Cache-Control"] == "private, no-cache"  # no shared cache keeps it
+        # As sent, weakened by a compressing proxy, or among others: unchanged, so a 304 without a body.
+        for sent in (tag, f"W/{tag}", f'"other", {tag}'):
+            again = await alice.get(path, headers={"If-None-Match": sent})
+            assert (again.status_code, again.content, again.headers["ETag"]) == (304, b"", tag), sent
+        assert (await alice.get(path, headers={"If-None-Match": '"other"'})).status_code == 200
+
+    await _status_written(api, alice, runs=7)  # a run ended
+    for path in ("/api/bots", "/api/bots/news"):
+        changed = await alice.get(path, headers={"If-None-Match": tags[path]})
+        assert changed.status_code == 200
+        assert changed.headers["ETag"] != tags[path]
+        assert "7" in json.dumps(changed.json())
+        tags[path] = changed.headers["ETag"]
+
+    paused = await alice.post("/api/bots/news/pause")  # the API's own write: a new tag at once
+    assert paused.status_code == 200
+    for path in ("/api/bots", "/api/bots/news"):
+        assert (await alice.get(path, headers={"If-None-Match": tags[path]})).status_code == 200
+    bot_tag = (await alice.get("/api/bots/news")).headers["ETag"]
+    assert (await alice.delete("/api/bots/news")).status_code == 204
+    assert (await alice.get("/api/bots/news", headers={"If-None-Match": bot_tag})).status_code == 404
+    assert (await alice.get("/api/bots", headers={"If-None-Match": "*"})).status_code == 304
+
+
+async def test_other_users_changes_never_change_your_etag(
+    api: Api, alice: UserClient, bob: UserClient
+) -> None:
+    await created(alice)
+    mine = {path: (await alice.get(path)).headers["ETag"] for path in ("/api/bots", "/api/bots/news")}
+    bobs = await created(bob)  # a bot of the same name
+    assert (await bob.get("/api/bots/news")).headers["ETag"] != mine["/api/bots/news"]
+    assert (
+        await bob.get("/api/bots/news", headers={"If-None-Match": mine["/api/bots/news"]})
+    ).status_code == 200
+    await _status_written(api, bob, runs=3)
+    change = {"resourceVersion": bobs["resourceVersion"], "spec": {"description": "bob's"}}
+    assert (await bob.patch("/api/bots/news", json=change)).status_code == 200
+    assert (await bob.delete("/api/bots/news")).status_code == 204
+    for path, tag in mine.items():
+        unchanged = await alice.get(path, headers={"If-None-Match": tag})
+        assert (unchanged.status_code, unchanged.headers["ETag"]) == (304, tag), path
+
+
+async def test_every_replica_answers_a_304_to_the_etag_of_another(api: Api, alice: UserClient) -> None:
+    await created(alice)
+    tags = {path: (await alice.get(path)).headers["ETag"] for path in ("/api/bots", "/api/bots/news")}
+    async with replica(api) as second:
+        elsewhere = await second.sign_in("alice")
+        await eventually(lambda: _listed(elsewhere), what="the second replica lists the bot")
+        for path, tag in tags.items():
+            assert (await elsewhere.get(path, headers={"If-None-Match": tag})).status_code == 304, path
+
+
+async def _listed(client: UserClient) -> bool:
+    return bool((await client.get("/api/bots")).json())

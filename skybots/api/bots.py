@@ -23,6 +23,7 @@ from fastapi_events.dispatcher import dispatch
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from skybots import bots
+from skybots.api import conditional
 from skybots.api.bot_cache import MANAGED_BY_API, OWNER_LABEL, BotCache
 from skybots.api.events import BOT_CHANGED
 from skybots.api.sessions import SignedIn
@@ -280,17 +281,26 @@ def _mirror(user: User, name: str, spec: BotSpec | None) -> None:
 # --- reading ---------------------------------------------------------------------------------
 
 
-@router.get("", response_model=list[BotView], operation_id="listBots")
-async def list_bots(user: SignedIn, cache: Cache, views: ViewsDep) -> Response:
-    """Your bots."""
+@router.get("", response_model=list[BotView], operation_id="listBots", responses=conditional.RESPONSES)
+async def list_bots(
+    user: SignedIn, cache: Cache, views: ViewsDep, if_none_match: conditional.IfNoneMatch = None
+) -> Response:
+    """Your bots; 304 while they are as in the ETag you send."""
     mine = sorted(cache.owned_by(user.id), key=lambda bot: str(bot["metadata"]["name"]))
-    return _json(b"[" + b",".join(views.json(bot) for bot in mine) + b"]")
+
+    def content() -> bytes:
+        return b"[" + b",".join(views.json(bot) for bot in mine) + b"]"
+
+    return conditional.answer(content, conditional.etag(mine), if_none_match)
 
 
-@router.get("/{name}", response_model=BotView, operation_id="getBot")
-async def get_bot(name: str, user: SignedIn, cache: Cache, views: ViewsDep) -> Response:
-    """One of your bots."""
-    return _json(views.json(owned(cache, user, name)))
+@router.get("/{name}", response_model=BotView, operation_id="getBot", responses=conditional.RESPONSES)
+async def get_bot(
+    name: str, user: SignedIn, cache: Cache, views: ViewsDep, if_none_match: conditional.IfNoneMatch = None
+) -> Response:
+    """One of your bots; 304 while it is as in the ETag you send."""
+    bot = owned(cache, user, name)
+    return conditional.answer(lambda: views.json(bot), conditional.etag([bot]), if_none_match)
 
 
 # --- changing ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ export interface paths {
         };
         /**
          * List Bots
-         * @description Your bots.
+         * @description Your bots; 304 while they are as in the ETag you send.
          */
         get: operations["listBots"];
         put?: never;
@@ -37,7 +37,7 @@ export interface paths {
         };
         /**
          * Get Bot
-         * @description One of your bots.
+         * @description One of your bots; 304 while it is as in the ETag you send.
          */
         get: operations["getBot"];
         put?: never;
@@ -1057,7 +1057,10 @@ export interface operations {
     listBots: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the answer you have: 304 while it is still the same. */
+                "if-none-match"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1066,11 +1069,20 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description Send it as If-None-Match. */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["BotView"][];
                 };
+            };
+            /** @description Unchanged since the ETag sent as If-None-Match. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Not signed in. */
             401: {
@@ -1191,7 +1203,10 @@ export interface operations {
     getBot: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the answer you have: 304 while it is still the same. */
+                "if-none-match"?: string | null;
+            };
             path: {
                 name: string;
             };
@@ -1202,11 +1217,20 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description Send it as If-None-Match. */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["BotView"];
                 };
+            };
+            /** @description Unchanged since the ETag sent as If-None-Match. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Not signed in. */
             401: {
