@@ -12,6 +12,7 @@ export interface Answer {
   status: number
   body?: unknown
   type?: string
+  headers?: Record<string, string>
 }
 
 export async function apiServer(answer: (request: Recorded) => Answer) {
@@ -21,8 +22,8 @@ export async function apiServer(answer: (request: Recorded) => Answer) {
     requests.push(recorded)
     request.resume()
     request.on('end', () => {
-      const { status, body, type = 'application/json' } = answer(recorded)
-      response.writeHead(status, { 'content-type': type })
+      const { status, body, type = 'application/json', headers = {} } = answer(recorded)
+      response.writeHead(status, { 'content-type': type, ...headers })
       response.end(body === undefined ? undefined : type === 'application/json' ? JSON.stringify(body) : String(body))
     })
   })

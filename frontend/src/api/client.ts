@@ -91,3 +91,14 @@ export async function data<T>(answer: Promise<{ data?: T; error?: unknown; respo
   if (!response.ok) throw apiError(response, error)
   return data as T
 }
+
+/** A conditional read's answer: its data and ETag, or `unchanged` for a 304 (still what the ETag sent names). */
+export type Fresh<T> = { unchanged: true } | { unchanged: false; data: T; etag: string | null }
+
+/** The answer of a read sent with If-None-Match; any refusal but a 304 thrown as its ApiError. */
+export async function fresh<T>(answer: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<Fresh<T>> {
+  const { data, error, response } = await answer
+  if (response.status === 304) return { unchanged: true }
+  if (!response.ok) throw apiError(response, error)
+  return { unchanged: false, data: data as T, etag: response.headers.get('ETag') }
+}
