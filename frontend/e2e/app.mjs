@@ -51,6 +51,14 @@ try {
     }
   }
 
+  /** The API called from outside the page (as curl or another tab would), with the browser's session. */
+  const api = async (method, path, body) => {
+    const outside = page.context().request
+    const { csrfToken } = await (await outside.get(`${url}/api/me`)).json()
+    const response = await outside.fetch(`${url}${path}`, { method, headers: { 'X-CSRF-Token': csrfToken }, data: body })
+    return { status: response.status(), body: await response.json() }
+  }
+
   await step('a signed-out visit to a bot page leads to sign-in', async () => {
     await page.goto(`${url}/app/bots/${bot}?range=24h`)
     await page.waitForURL((address) => address.pathname === '/sign-in')
@@ -91,6 +99,17 @@ try {
     await page.locator('[data-test="runs"] tbody tr').filter({ hasText: 'succeeded' }).first().waitFor()
   })
 
+  await step('a run started from outside the page shows up on the open bot page, without a reload', async () => {
+    const rows = '[data-test="runs"] tbody tr'
+    const before = await page.locator(rows).count()
+    await page.evaluate(() => (window.notReloaded = true))
+    const started = await api('POST', `/api/bots/${bot}/run`)
+    if (started.status !== 202) throw new Error(`run now from outside: ${started.status}`)
+    await page.waitForFunction(([rows, count]) => document.querySelectorAll(rows).length === count, [rows, before + 1], { timeout: 60_000 })
+    await page.locator('header [data-test="last-run"]', { hasText: '0 reposted' }).waitFor()
+    if (!(await page.evaluate(() => window.notReloaded))) throw new Error('the page was reloaded')
+  })
+
   await step('pause, then resume', async () => {
     await page.locator('[data-test="pause"]').click()
     await page.locator('h1 [data-test="state"]', { hasText: 'Paused' }).waitFor()
@@ -113,20 +132,18 @@ try {
     await row.locator('[data-test="next-run"]', { hasText: /^in \d+ (second|minute|hour|day)s?$/ }).waitFor()
   })
 
+  await step('the overview shows a pause and a resume made from outside the page, without a reload', async () => {
+    const state = page.locator(`tr[data-bot="${bot}"] [data-test="state"]`)
+    if ((await api('POST', `/api/bots/${bot}/pause`)).status !== 200) throw new Error('pause from outside')
+    await state.filter({ hasText: 'Paused' }).waitFor()
+    if ((await api('POST', `/api/bots/${bot}/resume`)).status !== 200) throw new Error('resume from outside')
+    await state.filter({ hasText: /^(Running|Starting)$/ }).waitFor()
+  })
+
   await shots('overview')
 
   /** A form input by the field it edits (Vuestic puts the attribute on the input or around it). */
   const input = (field) => page.locator(`input[data-field="${field}"], [data-field="${field}"] input, textarea[data-field="${field}"], [data-field="${field}"] textarea`).first()
-  const api = (method, path, body) =>
-    page.evaluate(
-      async ([method, path, body]) => {
-        const { csrfToken } = await (await fetch('/api/me')).json()
-        const headers = { 'content-type': 'application/json', 'X-CSRF-Token': csrfToken }
-        const response = await fetch(path, { method, headers, body: body && JSON.stringify(body) })
-        return { status: response.status, body: await response.json() }
-      },
-      [method, path, body],
-    )
 
   await step('creating a bot through the form: a bad hashtag is shown at its field, nothing is made', async () => {
     refusals.add('422 POST /api/bots').add('404 GET /api/bots/form-bot')

@@ -1,9 +1,13 @@
-/** One bot's page: the bot, its stats for a range, its runs, and its actions (pause, resume, run now, delete). */
+/**
+ * One bot's page: the bot, its stats for a range, its runs, and its actions (pause, resume, run now,
+ * delete); kept current by polling, with the runs and stats read again when its last run changes.
+ */
 import { computed, ref, watch } from 'vue'
 import { useRouter } from 'vue-router'
 import { api } from '@/api'
 import { data, type RunRecord, type Stats, type StatsRange } from '@/api/client'
-import { useBotsStore, type BotAction } from '@/stores/bots'
+import { usePolling } from '@/lib/polling'
+import { lastRunOf, useBotsStore, type BotAction } from '@/stores/bots'
 
 export function useBot(name: () => string) {
   const store = useBotsStore()
@@ -22,17 +26,15 @@ export function useBot(name: () => string) {
     stats.value = await data(api.GET('/api/bots/{name}/stats', { params: { path, query: { range: range.value } } }))
   }
 
+  async function loadRuns(): Promise<void> {
+    runs.value = await data(api.GET('/api/bots/{name}/runs', { params: { path: { name: name() }, query: { limit: 50 } } }))
+  }
+
   async function load(): Promise<void> {
     loading.value = true
     error.value = null
     try {
-      const path = { name: name() }
-      const [, , recent] = await Promise.all([
-        store.load(name()),
-        loadStats(),
-        data(api.GET('/api/bots/{name}/runs', { params: { path, query: { limit: 50 } } })),
-      ])
-      runs.value = recent
+      await Promise.all([store.load(name()), loadStats(), loadRuns()])
     } catch (caught) {
       error.value = caught
     } finally {
@@ -56,8 +58,17 @@ export function useBot(name: () => string) {
     }
   }
 
+  /** The bot again (a 304 while it is unchanged); its runs and stats when its last run is new. */
+  async function refresh(): Promise<void> {
+    if (loading.value || !bot.value) return
+    const before = lastRunOf(bot.value)
+    await store.load(name())
+    if (lastRunOf(bot.value) !== before) await Promise.all([loadStats(), loadRuns()])
+  }
+
+  const { failure } = usePolling(refresh)
   watch(range, () => loadStats().catch((caught: unknown) => (error.value = caught)))
   watch(name, load)
 
-  return { bot, range, stats, runs, loading, error, busy, started, load, act }
+  return { bot, range, stats, runs, loading, error, failure, busy, started, load, act }
 }

@@ -1,8 +1,12 @@
-/** The overview's data: every bot, and each one's reposts of the last 24 hours (from its stats). */
+/**
+ * The overview's data: every bot, and each one's reposts of the last 24 hours (from its stats);
+ * kept current by polling, with the stats of a bot read again when its last run changes.
+ */
 import { ref } from 'vue'
 import { api } from '@/api'
 import { data, type BotView } from '@/api/client'
-import { useBotsStore } from '@/stores/bots'
+import { usePolling } from '@/lib/polling'
+import { lastRunOf, useBotsStore } from '@/stores/bots'
 
 export function useOverview() {
   const store = useBotsStore()
@@ -11,18 +15,22 @@ export function useOverview() {
   const loading = ref(true)
   const error = ref<unknown>(null)
 
+  async function readReposts(some: BotView[]): Promise<void> {
+    const sums = await Promise.all(
+      some.map(async (bot) => {
+        const stats = await data(api.GET('/api/bots/{name}/stats', { params: { path: { name: bot.name }, query: { range: '24h' } } }))
+        return [bot.name, stats.buckets.reduce((sum, bucket) => sum + (bucket.reposted ?? 0), 0)] as const
+      }),
+    )
+    reposts24h.value = { ...reposts24h.value, ...Object.fromEntries(sums) }
+  }
+
   async function load(): Promise<void> {
     loading.value = true
     error.value = null
     try {
       bots.value = await store.loadAll()
-      const sums = await Promise.all(
-        bots.value.map(async (bot) => {
-          const stats = await data(api.GET('/api/bots/{name}/stats', { params: { path: { name: bot.name }, query: { range: '24h' } } }))
-          return [bot.name, stats.buckets.reduce((sum, bucket) => sum + (bucket.reposted ?? 0), 0)] as const
-        }),
-      )
-      reposts24h.value = Object.fromEntries(sums)
+      await readReposts(bots.value)
     } catch (caught) {
       error.value = caught
     } finally {
@@ -30,5 +38,14 @@ export function useOverview() {
     }
   }
 
-  return { bots, reposts24h, loading, error, load }
+  /** The bots again (a 304 while none changed); the stats only of those whose last run is new. */
+  async function refresh(): Promise<void> {
+    if (loading.value || error.value) return
+    const before = new Map(bots.value.map((bot) => [bot.name, lastRunOf(bot)]))
+    bots.value = await store.loadAll()
+    await readReposts(bots.value.filter((bot) => before.get(bot.name) !== lastRunOf(bot)))
+  }
+
+  const { failure } = usePolling(refresh)
+  return { bots, reposts24h, loading, error, failure, load }
 }
