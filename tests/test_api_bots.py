@@ -881,3 +881,24 @@ async def test_every_replica_answers_a_304_to_the_etag_of_another(api: Api, alic
 
 async def _listed(client: UserClient) -> bool:
     return bool((await client.get("/api/bots")).json())
+
+
+async def test_the_stats_after_a_new_last_run_count_it(api: Api, alice: UserClient) -> None:
+    """Stats are kept 30 s, but never past a run that ended since: the web app reads them when lastRun changes."""
+    await created(alice)
+    resource = resource_name(alice.user, "news")
+    before = (await alice.get("/api/bots/news/stats")).json()
+    assert sum(b["reposted"] for b in before["buckets"]) == 0
+    now = datetime.now(UTC).isoformat()
+    run = {"job": f"bot-{resource}-1", "outcome": "succeeded", "startedAt": now, "finishedAt": now}
+    await api.services.history.append(
+        RunRecord.model_validate({**run, "namespace": NS, "bot": resource, "reposted": 4})
+    )
+    await api.kube.patch(BOT, NS, resource, {"status": {"lastRun": run}}, subresource="status")
+
+    async def seen() -> bool:
+        return bool((await alice.get("/api/bots/news")).json()["status"].get("lastRun"))
+
+    await eventually(seen, what="the API sees the new last run")
+    after = (await alice.get("/api/bots/news/stats")).json()
+    assert sum(b["reposted"] for b in after["buckets"]) == 4

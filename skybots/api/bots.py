@@ -504,7 +504,8 @@ async def get_stats(
     """What the bot did, in time buckets: reposts, candidates, rejections by reason, failed runs."""
     bot = owned(cache, user, name)
     reader: StatsReader = request.app.state.stats
-    return _json(await reader.read(bot["metadata"]["name"], range))
+    last_run = ((bot.get("status") or {}).get("lastRun") or {}).get("job", "")
+    return _json(await reader.read(bot["metadata"]["name"], range, last_run))
 
 
 # --- plumbing ---------------------------------------------------------------------------------------

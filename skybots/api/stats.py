@@ -56,27 +56,31 @@ class StatsReader:
     """Stats from the run history as JSON; charts poll, so answers are kept and refreshed behind them.
 
     An answer is fresh for `ttl` seconds; after that the stale one is still served while one
-    refresh runs, and concurrent first requests for a bot share one computation.
+    refresh runs, and concurrent first requests for a bot share one computation. An answer made
+    before the bot's last run (`last_run`, its Job) is never served: that run is in the history
+    before it is in the Bot's status, so the next read counts it.
     """
 
     def __init__(self, history: RunHistory, namespace: str, *, ttl: float = 30) -> None:
         self._history, self._namespace, self._ttl = history, namespace, ttl
-        self._answers: dict[tuple[str, Range], tuple[float, bytes]] = {}
-        self._computing: dict[tuple[str, Range], asyncio.Task[bytes]] = {}
+        self._answers: dict[tuple[str, Range], tuple[float, str, bytes]] = {}
+        self._computing: dict[tuple[str, Range, str], asyncio.Task[bytes]] = {}
 
-    async def read(self, bot: str, range_: Range) -> bytes:
-        key = (bot, range_)
-        answer = self._answers.get(key)
-        if answer is not None and answer[0] > time.monotonic():
-            return answer[1]
+    async def read(self, bot: str, range_: Range, last_run: str = "") -> bytes:
+        answer = self._answers.get((bot, range_))
+        if answer is not None and answer[1] == last_run and answer[0] > time.monotonic():
+            return answer[2]
+        key = (bot, range_, last_run)
         task = self._computing.get(key) or self._start(key)
-        return answer[1] if answer is not None else await asyncio.shield(task)
+        return answer[2] if answer is not None and answer[1] == last_run else await asyncio.shield(task)
 
-    def _start(self, key: tuple[str, Range]) -> asyncio.Task[bytes]:
+    def _start(self, key: tuple[str, Range, str]) -> asyncio.Task[bytes]:
+        bot, range_, last_run = key
+
         async def compute() -> bytes:
             try:
-                stats = (await self._compute(*key)).model_dump_json(by_alias=True).encode()
-                self._answers[key] = (time.monotonic() + self._ttl, stats)
+                stats = (await self._compute(bot, range_)).model_dump_json(by_alias=True).encode()
+                self._answers[bot, range_] = (time.monotonic() + self._ttl, last_run, stats)
                 return stats
             finally:
                 del self._computing[key]
