@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from skybots.api.bot_cache import MANAGED_BY_API, OWNER_LABEL
+from skybots.api.bot_cache import MANAGED_BY_API
 from skybots.api.bots import SpecInput, resource_name
-from skybots.bots import API_VERSION, validate_bot
+from skybots.bots import API_VERSION, OWNER_LABEL, validate_bot
 from skybots.operator import rendering
 from skybots.settings import OperatorSettings
 from skybots.stores.kubernetes import BOT, CRON_JOB, JOB, SECRET

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from fastapi import FastAPI
 
-from skybots.api.bot_cache import OWNER_LABEL
+from skybots.bots import OWNER_LABEL
 from skybots.mail import notify_bot_trouble
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-# OWNER_LABEL is the Bot model's (the operator reads it too); the API's modules import it from here.
-from skybots.bots import OWNER_LABEL as OWNER_LABEL
+from skybots.bots import OWNER_LABEL
 from skybots.stores.kubernetes import BOT, KubernetesApi, follow
 
 log = logging.getLogger(__name__)

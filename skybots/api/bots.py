@@ -24,12 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from skybots import bots
 from skybots.api import conditional
-from skybots.api.bot_cache import MANAGED_BY_API, OWNER_LABEL, BotCache
+from skybots.api.bot_cache import MANAGED_BY_API, BotCache
 from skybots.api.events import BOT_CHANGED
 from skybots.api.sessions import SignedIn
 from skybots.api.stats import Stats, StatsReader
 from skybots.bots import (
     AS_STORED,
+    OWNER_LABEL,
     BlueskyAccount,
     BotSpec,
     BotSpecError,
