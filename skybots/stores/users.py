@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import time
@@ -121,7 +122,7 @@ def reserved(
 
 def _seconds_left(now: float) -> int:
     """Whole seconds until the next epoch minute (at least 1): a Retry-After."""
-    return max(1, int(-(-(60 - now % 60) // 1)))
+    return max(1, math.ceil(60 - now % 60))
 
 
 def _now() -> str:
