@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { nextRuns } from '@/lib/schedule'
 import ScheduleSummary from '@/components/ScheduleSummary.vue'
 import { mountInApp } from './mount'
 
@@ -60,5 +61,35 @@ describe('the next three runs', () => {
     expect(runs('*/15 * * * *', null, true)).toEqual([])
     expect(summary('*/15 * * * *', null, true).text()).toContain('Paused: it does not run until resumed.')
     expect(summary('0 0 31 2 *').text()).toContain('This schedule has no next run.')
+  })
+})
+
+describe('the next runs across odd daylight saving changes', () => {
+  const local = (runs: Date[], timeZone: string) =>
+    runs.map((run) => run.toLocaleString('sv-SE', { timeZone, dateStyle: 'short', timeStyle: 'short' }))
+
+  it.each([
+    // Lord Howe turns 02:00 back to 01:30 on 5 April 2026, so 01:00 comes once and 01:30 twice: going to
+    // the start of the hour from the second 01:30 went back before it, and the page hung.
+    ['0 3 * * *', 'Australia/Lord_Howe', '2026-04-04T10:00:00Z', ['2026-04-05 03:00', '2026-04-06 03:00', '2026-04-07 03:00']],
+    ['45 0,2 * * *', 'Australia/Lord_Howe', '2026-04-04T10:00:00Z', ['2026-04-05 00:45', '2026-04-05 02:45', '2026-04-06 00:45']],
+    // Gaza turns 02:00 back to 01:00 on 24 October 2026; Santiago the midnight after 4 April back to 23:00.
+    ['0 5 * * *', 'Asia/Gaza', '2026-10-23T18:00:00Z', ['2026-10-24 05:00', '2026-10-25 05:00', '2026-10-26 05:00']],
+    ['30 3 * * *', 'America/Santiago', '2026-04-04T00:00:00Z', ['2026-04-04 03:30', '2026-04-05 03:30', '2026-04-06 03:30']],
+  ])('%s in %s after %s', (schedule, timeZone, after, expected) => {
+    expect(local(nextRuns(schedule, timeZone, new Date(after), 3), timeZone)).toEqual(expected)
+  })
+
+  it('skip the times a change cuts out: Lord Howe has no 02:00 on 4 October 2026, Santiago no midnight on 6 September', () => {
+    expect(local(nextRuns('0 2 * * *', 'Australia/Lord_Howe', new Date('2026-10-03T10:00:00Z'), 2), 'Australia/Lord_Howe')).toEqual([
+      '2026-10-05 02:00',
+      '2026-10-06 02:00',
+    ])
+    expect(local(nextRuns('15 * * * *', 'Australia/Lord_Howe', new Date('2026-10-03T14:00:00Z'), 3), 'Australia/Lord_Howe')).toEqual([
+      '2026-10-04 01:15',
+      '2026-10-04 03:15',
+      '2026-10-04 04:15',
+    ])
+    expect(local(nextRuns('0 0 * * *', 'America/Santiago', new Date('2026-09-05T12:00:00Z'), 1), 'America/Santiago')).toEqual(['2026-09-07 00:00'])
   })
 })

@@ -60,7 +60,9 @@ export function nextRuns(schedule: string, timeZone: string | null | undefined, 
   while (runs.length < count && moment < limit) {
     if (!months!.has(moment.month)) moment = moment.startOf('month').plus({ months: 1 })
     else if (!dayMatches(moment)) moment = moment.startOf('day').plus({ days: 1 })
-    else if (!hours!.has(moment.hour)) moment = moment.startOf('hour').plus({ hours: 1 })
+    // To the next hour by adding minutes: the start of an hour a DST change repeats or cuts into (Lord
+    // Howe's half hour) can lie before `moment`, and going back there would loop for ever.
+    else if (!hours!.has(moment.hour)) moment = moment.plus({ minutes: 60 - moment.minute })
     else if (!minutes!.has(moment.minute)) moment = moment.plus({ minutes: 1 })
     else {
       runs.push(moment.toJSDate())
