@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,18 +77,33 @@ def _requests(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             yield item
 
 
-def test_the_web_apps_client_is_generated_from_the_openapi_document(tmp_path: Path) -> None:
-    """frontend/src/api/schema.d.ts is committed (the app type-checks against it); it must match the API."""
-    generator = ROOT / "frontend" / "node_modules" / ".bin" / "openapi-typescript"
-    if not generator.exists():
+# What frontend/src/api/ generates from the OpenAPI document (`make app-client`), and how.
+FRONTEND = ROOT / "frontend"
+GENERATORS: dict[str, Callable[[Path, Path], list[Path | str]]] = {
+    # The client's types, which the app type-checks against.
+    "schema.d.ts": lambda document, out: [
+        FRONTEND / "node_modules" / ".bin" / "openapi-typescript",
+        *(document, "--output", out, "--silent"),
+    ],
+    # The rules of a bot's bodies, which the form checks as the user types.
+    "rules.json": lambda document, out: [NODE, FRONTEND / "scripts" / "spec-rules.mjs", document, out],
+}
+
+
+@pytest.mark.parametrize("committed", GENERATORS)
+def test_the_web_apps_client_is_generated_from_the_openapi_document(tmp_path: Path, committed: str) -> None:
+    """frontend/src/api/ commits what it generates from the OpenAPI document; it must match the API."""
+    document, generated = tmp_path / "openapi.json", tmp_path / committed
+    command = GENERATORS[committed](document, generated)
+    if not Path(command[0]).exists():
         pytest.fail("The web app's tools are not installed: run `make frontend-tools` (part of `make test`)")
-    document, generated = tmp_path / "openapi.json", tmp_path / "schema.d.ts"
     subprocess.run([Path(sys.executable).parent / "skybots", "openapi", "--output", document], check=True)
     subprocess.run(
-        [generator, document, "--output", generated, "--silent"],
+        command,
         check=True,
         capture_output=True,
         env={**os.environ, "PATH": f"{NODE.parent}{os.pathsep}{os.environ['PATH']}"},
     )
-    committed = ROOT / "frontend" / "src" / "api" / "schema.d.ts"
-    assert generated.read_text() == committed.read_text(), f"{committed} is stale: run `make app-client`"
+    path = FRONTEND / "src" / "api" / committed
+    assert path.is_file(), f"{path} is missing: run `make app-client`"
+    assert generated.read_text() == path.read_text(), f"{path} is stale: run `make app-client`"

@@ -145,25 +145,45 @@ try {
   /** A form input by the field it edits (Vuestic puts the attribute on the input or around it). */
   const input = (field) => page.locator(`input[data-field="${field}"], [data-field="${field}"] input, textarea[data-field="${field}"], [data-field="${field}"] textarea`).first()
 
-  await step('creating a bot through the form: a bad hashtag is shown at its field, nothing is made', async () => {
-    refusals.add('422 POST /api/bots').add('404 GET /api/bots/form-bot')
+  await step('creating a bot through the form: a bad hashtag is shown at its field as the user leaves it, and not sent', async () => {
     await page.locator('[data-test="create"]').click()
     await page.waitForURL((address) => address.pathname === '/app/new')
     await input('name').fill('form-bot')
     await input('handle').fill(handle)
     await input('service').fill(service)
     await input('appPassword').fill(password)
-    await input('sources.0.value').fill('two words')
-    await page.locator('[data-test="save"]').click()
-    await page.getByText("is not a hashtag without '#' and spaces").waitFor()
-    if ((await input('sources.0.value').getAttribute('aria-invalid')) !== 'true') throw new Error('the hashtag input is not marked invalid')
-    const made = await api('GET', '/api/bots/form-bot')
-    if (made.status !== 404) throw new Error(`the refused bot exists: ${made.status}`)
+    const hashtag = input('sources.0.value')
+    const said = page.getByText("Not a hashtag: leave out the '#', and no spaces.")
+    await hashtag.fill('two words')
+    if (await said.count()) throw new Error('the problem shows before the user left the field')
+    await hashtag.press('Tab')
+    await said.waitFor()
+    if ((await hashtag.getAttribute('aria-invalid')) !== 'true') throw new Error('the hashtag input is not marked invalid')
+    let sent = 0
+    const count = (request) => (sent += request.method() === 'POST' && new URL(request.url()).pathname === '/api/bots' ? 1 : 0)
+    page.on('request', count)
+    await input('description').focus()
+    await page.keyboard.press('Enter') // submits the form, from the keyboard
+    await page.waitForFunction((input) => document.activeElement === input, await hashtag.elementHandle())
+    page.off('request', count)
+    if (sent) throw new Error('the form sent a body it knew was invalid')
   })
   await shots('form')
 
-  await step('fixed, the bot is made and its page opens', async () => {
+  await step('what only the API knows (a word both included and excluded) is shown at its field, nothing is made', async () => {
+    refusals.add('422 POST /api/bots').add('404 GET /api/bots/form-bot')
     await input('sources.0.value').fill(tag)
+    await input('includeWords').fill('k8s')
+    await input('excludeWords').fill('k8s')
+    await page.locator('[data-test="save"]').click()
+    await page.getByText('a word cannot be both included and excluded: k8s').waitFor()
+    if ((await input('includeWords').getAttribute('aria-invalid')) !== 'true') throw new Error('the words input is not marked invalid')
+    const made = await api('GET', '/api/bots/form-bot')
+    if (made.status !== 404) throw new Error(`the refused bot exists: ${made.status}`)
+  })
+
+  await step('fixed, the bot is made and its page opens', async () => {
+    await input('includeWords').fill('')
     await page.locator('[data-test="save"]').click()
     await page.waitForURL((address) => address.pathname === '/app/bots/form-bot')
     await page.getByRole('heading', { level: 1, name: 'form-bot' }).waitFor()

@@ -1,5 +1,11 @@
-import { describe, expect, it } from 'vitest'
+import { flushPromises, mount } from '@vue/test-utils'
+import { createPinia } from 'pinia'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createMemoryHistory, createRouter } from 'vue-router'
+import { i18n } from '@/i18n'
+import BotFormPage from '@/pages/bot-form/BotFormPage.vue'
 import { fieldOf, formOf, newForm, specOf } from '@/pages/bot-form/form'
+import { vuestic } from '@/vuestic.config'
 
 describe('the bot form', () => {
   it('turns every field of a spec into the form and back unchanged', () => {
@@ -74,5 +80,63 @@ describe('the bot form', () => {
     ['spec.account.credentialsSecretRef', null],
   ])('shows the API\'s problem with %s at %s', (path, field) => {
     expect(fieldOf(path)).toBe(field)
+  })
+})
+
+// jsdom has no ResizeObserver (Vuestic's autosized textareas ask for one); nothing here resizes.
+globalThis.ResizeObserver ??= class {
+  observe() {}
+  unobserve() {}
+  disconnect() {}
+}
+
+describe('the form, checked as the user types', () => {
+  afterEach(() => {
+    document.body.innerHTML = ''
+  })
+
+  async function opened() {
+    const router = createRouter({ history: createMemoryHistory(), routes: [{ path: '/:any(.*)*', name: 'overview', component: { render: () => null } }] })
+    const page = mount(BotFormPage, { attachTo: document.body, global: { plugins: [i18n, vuestic, createPinia(), router] } })
+    const input = (field: string) => page.find<HTMLInputElement>(`input[data-field="${field}"], [data-field="${field}"] input`)
+    const type = async (field: string, text: string) => {
+      await input(field).setValue(text)
+      await flushPromises()
+    }
+    const leave = async (field: string) => {
+      input(field).element.dispatchEvent(new FocusEvent('focusout', { bubbles: true }))
+      await flushPromises()
+    }
+    return { page, input, type, leave }
+  }
+
+  const HASHTAG = "Not a hashtag: leave out the '#', and no spaces."
+
+  it('says nothing of a field before the user leaves it, then says it as they type', async () => {
+    const { page, type, leave } = await opened()
+    await type('sources.0.value', 'two words')
+    expect(page.text()).not.toContain(HASHTAG)
+    await leave('sources.0.value')
+    expect(page.text()).toContain(HASHTAG)
+    await type('sources.0.value', 'kubernetes')
+    expect(page.text()).not.toContain(HASHTAG)
+    await type('sources.0.value', '#kubernetes')
+    expect(page.text()).toContain(HASHTAG)
+    // The name was never touched: empty, it says nothing yet.
+    expect(page.text()).not.toContain('Required.')
+  })
+
+  it('sends nothing while a rule fails: every problem shows, and the focus is on the first field with one', async () => {
+    const { page, input, type } = await opened()
+    await type('handle', 'news.bsky.social')
+    await type('sources.0.value', 'two words')
+    await page.find('form').trigger('submit')
+    await flushPromises()
+    expect(page.text()).toContain('Required.') // the name, first in the form
+    expect(page.text()).toContain(HASHTAG)
+    expect(input('name').attributes('aria-invalid')).toBe('true')
+    expect(document.activeElement).toBe(input('name').element)
+    // A request sent would have failed here (no API to reach) and said so.
+    expect(page.find('[data-test="problem"]').exists()).toBe(false)
   })
 })

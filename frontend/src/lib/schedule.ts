@@ -36,12 +36,20 @@ function values(field: string, [low, high, names]: [number, number, string[]]): 
   return result
 }
 
+/** The five fields of a schedule (a macro spelled out), or null when one is not a field this reads. */
+function cronFields(schedule: string): string[] | null {
+  const fields = (MACROS[schedule.trim()] ?? schedule).trim().split(/\s+/)
+  return fields.length === 5 && fields.every((field, i) => values(field, FIELDS[i]!) !== null) ? fields : null
+}
+
+/** Whether every field of the schedule is one cron reads (values in range, ranges in order, steps above 0). */
+export const readsCron = (schedule: string): boolean => cronFields(schedule) !== null
+
 /** The next `count` run times after `after`, or [] when the schedule is not one this reads. */
 export function nextRuns(schedule: string, timeZone: string | null | undefined, after: Date, count = 1): Date[] {
-  const fields = (MACROS[schedule.trim()] ?? schedule).trim().split(/\s+/)
-  if (fields.length !== 5) return []
+  const fields = cronFields(schedule)
+  if (fields === null) return []
   const sets = fields.map((field, i) => values(field, FIELDS[i]!))
-  if (sets.some((set) => set === null)) return []
   const [minutes, hours, days, months, weekdays] = sets as Set<number>[]
   if (weekdays!.has(7)) weekdays!.add(0)
   // Cron's rule: when both day fields are restricted, a day matching either one runs.

@@ -6,6 +6,8 @@
 import type { components } from '@/api/schema'
 
 type Spec = components['schemas']['SpecInput']
+export type CreateBody = components['schemas']['BotCreate']
+export type UpdateBody = components['schemas']['BotUpdate']
 type Source = Spec['sources'][number]
 type Filters = components['schemas']['Filters']
 
@@ -163,6 +165,16 @@ export function specOf(form: FormState, creating = false): Spec {
     },
     limits: { ...form.limits },
   }
+}
+
+/** A new bot's body: its name, app password and spec. */
+export function createBodyOf(form: FormState): CreateBody {
+  return { name: form.name.trim(), appPassword: form.appPassword, spec: specOf(form, true) }
+}
+
+/** An edit's body: the spec whole, as of `resourceVersion`; a new app password only when one is typed. */
+export function updateBodyOf(form: FormState, resourceVersion: string): UpdateBody {
+  return { resourceVersion, spec: specOf(form), ...(form.appPassword ? { appPassword: form.appPassword } : {}) }
 }
 
 /**
