@@ -235,6 +235,16 @@ try {
     if (gone.status !== 404) throw new Error(`the deleted bot answers ${gone.status}`)
   })
 
+  await step('a bot that does not exist: a page that says so in words, and the way back', async () => {
+    for (const path of ['', '/stats', '/runs']) refusals.add(`404 GET /api/bots/no-such-bot${path}`)
+    await page.goto(`${url}/app/bots/no-such-bot`)
+    await page.getByRole('heading', { level: 1, name: 'no-such-bot' }).waitFor()
+    await page.getByRole('alert').filter({ hasText: 'It is not there: it may have been deleted, or the address is mistyped.' }).waitFor()
+    await shots('not-found-bot')
+    await page.locator('[data-test="to-overview"]', { hasText: 'Back to your bots' }).click()
+    await page.locator(`tr[data-bot="${bot}"]`).waitFor()
+  })
+
   await step('the dark theme switch changes Vuestic and Tailwind colours alike', async () => {
     const colours = () =>
       page.evaluate(() => ({

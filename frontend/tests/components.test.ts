@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ApiError, type BotView, type Condition } from '@/api/client'
-import ProblemAlert from '@/components/ProblemAlert.vue'
+import type { BotView, Condition } from '@/api/client'
 import StateBadge from '@/components/StateBadge.vue'
 import { nextRuns } from '@/lib/schedule'
 import ConditionsList from '@/pages/bot/widgets/ConditionsList.vue'
@@ -51,20 +50,6 @@ describe('conditions', () => {
     expect(list.text()).toContain('CredentialsFound: False (SecretMissing)')
     expect(list.text()).toContain("Whether the bot's app password is stored where its runs read it.")
     expect(list.text()).toContain('No Secret news-credentials')
-  })
-})
-
-describe('a failed request', () => {
-  it.each([
-    [new ApiError(409, 'The bot changed since you read it.'), 'Someone changed this meanwhile. Reload to see the latest.The server said: The bot changed since you read it.'],
-    [new ApiError(429, 'At most 6 run requests a minute.'), 'That was asked too often. Wait a moment, then try again.The server said: At most 6 run requests a minute.'],
-    [new ApiError(500, 'Internal Server Error'), 'The server answered 500. Try again in a moment.The server said: Internal Server Error'],
-    [new TypeError('fetch failed'), 'The server could not be reached. Check your connection and try again.'],
-  ])('%s is told in words, with a retry', async (error, words) => {
-    const alert = mountInApp(ProblemAlert, { error })
-    expect(alert.text()).toContain(words)
-    await alert.find('button').trigger('click')
-    expect(alert.emitted('retry')).toHaveLength(1)
   })
 })
 

@@ -19,31 +19,48 @@ export type Api = Client<paths>
 export const CSRF_HEADER = 'X-CSRF-Token'
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
-/** A refused request: its status, the API's own words, and for a 422 the message of each field it names. */
+/**
+ * A refused request: its status, a message, for a 422 the message of each field it names; the API's
+ * own words (`said`: none from a proxy's error page), and how many seconds a Retry-After asks to wait.
+ */
 export class ApiError extends Error {
   readonly status: number
   readonly fields: Record<string, string>
+  readonly said: string
+  readonly retryAfter: number | null
 
-  constructor(status: number, message: string, fields: Record<string, string> = {}) {
+  constructor(status: number, message: string, fields: Record<string, string> = {}, { said = message, retryAfter = null as number | null } = {}) {
     super(message)
     this.name = 'ApiError'
     this.status = status
     this.fields = fields
+    this.said = said
+    this.retryAfter = retryAfter
   }
+}
+
+/** Seconds from now until a Retry-After (seconds, or an HTTP date) has passed; null without one. */
+export function retryAfterSeconds(header: string | null, now = Date.now()): number | null {
+  if (header === null || header.trim() === '') return null
+  const seconds = /^\d+$/.test(header.trim()) ? Number(header) : (Date.parse(header) - now) / 1000
+  return Number.isNaN(seconds) ? null : Math.max(0, Math.ceil(seconds))
 }
 
 /** The ApiError for a refused request, from the body openapi-fetch read (JSON, or a proxy's HTML page as text). */
 export function apiError(response: Response, body: unknown): ApiError {
   const detail = typeof body === 'object' && body !== null ? (body as { detail?: unknown }).detail : undefined
+  const retryAfter = retryAfterSeconds(response.headers.get('Retry-After'))
   if (Array.isArray(detail)) {
     const fields: Record<string, string> = {}
     for (const item of detail as { field?: unknown; message?: unknown }[]) {
       if (typeof item.field === 'string' && typeof item.message === 'string') fields[item.field] = item.message
     }
     const first = Object.entries(fields)[0]
-    return new ApiError(response.status, first ? `${first[0]}: ${first[1]}` : response.statusText, fields)
+    const message = first ? `${first[0]}: ${first[1]}` : response.statusText
+    return new ApiError(response.status, message, fields, { said: first ? message : '', retryAfter })
   }
-  return new ApiError(response.status, typeof detail === 'string' ? detail : response.statusText || `HTTP ${response.status}`)
+  if (typeof detail === 'string') return new ApiError(response.status, detail, {}, { retryAfter })
+  return new ApiError(response.status, response.statusText || `HTTP ${response.status}`, {}, { said: '', retryAfter })
 }
 
 /** The sign-in page, which sends the browser back to `next` (a path of this site) once signed in. */
