@@ -182,8 +182,17 @@ try {
     if (made.status !== 404) throw new Error(`the refused bot exists: ${made.status}`)
   })
 
-  await step('fixed, the bot is made and its page opens', async () => {
+  await step('a name already taken is said at the name, nothing is made', async () => {
+    refusals.add('409 POST /api/bots')
     await input('includeWords').fill('')
+    await input('name').fill(bot)
+    await page.locator('[data-test="save"]').click()
+    await page.getByText(`You already have a bot named '${bot}'.`).waitFor()
+    if ((await input('name').getAttribute('aria-invalid')) !== 'true') throw new Error('the name input is not marked invalid')
+  })
+
+  await step('fixed, the bot is made and its page opens', async () => {
+    await input('name').fill('form-bot')
     await page.locator('[data-test="save"]').click()
     await page.waitForURL((address) => address.pathname === '/app/bots/form-bot')
     await page.getByRole('heading', { level: 1, name: 'form-bot' }).waitFor()

@@ -26,7 +26,7 @@ describe('a failed request, in words, with what to do next', () => {
     ['401', json(401, 'Sign in first.'), ['Your session has ended. Sign in again, and you come back to this page.'], ['sign-in']],
     ['403', json(403, 'The CSRF token is missing or wrong.'), ['That is not allowed for your account.', 'The server said: The CSRF token is missing or wrong.'], ['reload-page', 'to-overview']],
     ['404', json(404, "There is no bot named 'news'."), ['It is not there: it may have been deleted, or the address is mistyped.'], ['to-overview']],
-    ['409', json(409, 'The bot changed since you read it.'), ['Someone changed this meanwhile. Reload to see the latest, then try again.'], ['reload-page']],
+    ['409', json(409, "A run of 'news' was started just now: wait for it to finish."), ["That does not fit the bot's state right now", "The server said: A run of 'news' was started just now"], ['reload-page', 'retry']],
     ['413', json(413, 'The request body is over 256 KB, the most this API accepts.'), ['What you sent is larger than the server takes. Shorten the longest lists or texts, then save again.', 'The server said: The request body is over 256 KB'], []],
     ['422', json(422, [{ field: 'spec', message: 'sources must not repeat' }]), ['Something in it is not valid.', 'The server said: spec: sources must not repeat'], []],
     ['429 with Retry-After in seconds', json(429, 'At most 6 run requests a minute.', { 'Retry-After': '42' }), ['That was asked more often than the server allows.', 'Try again in 42 seconds.', 'The server said: At most 6 run requests a minute.'], ['retry']],

@@ -58,10 +58,11 @@ describe('the form\'s own checks, from the API\'s rules', () => {
     expect(problems((form) => (form.schedule = '* * * * *'))).toEqual({})
   })
 
-  it('have words for every pattern the API\'s schemas hold', () => {
+  it('have words for every pattern the API\'s schemas hold, and JavaScript reads each one', () => {
     const patterned = new Set<string>()
     const walk = (rule: Rule, property: string): void => {
       if (rule.pattern) patterned.add(property)
+      if (rule.pattern) expect(() => new RegExp(rule.pattern!, 'u')).not.toThrow()
       Object.entries(rule.properties ?? {}).forEach(([key, inner]) => walk(inner, key))
       if (rule.items) walk(rule.items, property)
       ;[...(rule.anyOf ?? []), ...(rule.oneOf ?? [])].forEach((inner) => walk(inner, property))

@@ -38,7 +38,7 @@ const BY_STATUS: Record<number, [ProblemKind, NextStep[]]> = {
   401: ['signedOut', ['signIn']],
   403: ['forbidden', ['reload', 'overview']],
   404: ['notFound', ['overview']],
-  409: ['conflict', ['reload']],
+  409: ['conflict', ['reload', 'retry']],
   413: ['tooLarge', []],
   422: ['invalid', []],
   429: ['tooMany', ['retry']],

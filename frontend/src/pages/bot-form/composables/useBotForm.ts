@@ -84,8 +84,11 @@ export function useBotForm(editing: () => string | undefined) {
           if (field === null) unplaced.value.push(`${path}: ${message}`)
           else said.value[field] = message
         }
-      } else if (caught instanceof ApiError && caught.status === 409 && name !== undefined) conflict.value = true
-      else error.value = caught
+      } else if (caught instanceof ApiError && caught.status === 409) {
+        // An edit crossed a change made elsewhere; a new bot's name is taken (the API says so).
+        if (name !== undefined) conflict.value = true
+        else said.value.name = caught.said
+      } else error.value = caught
     } finally {
       saving.value = false
     }
