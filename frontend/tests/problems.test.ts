@@ -50,12 +50,19 @@ describe('a failed request, in words, with what to do next', () => {
     await server.close()
     server = undefined
     const error = await data(api.GET('/api/bots')).catch((caught: unknown) => caught)
-    const online = mountInApp(ProblemAlert, { error, online: true })
+    const online = mountInApp(ProblemAlert, { error })
     expect(online.text()).toContain('The server could not be reached. Check the connection, or try again in a moment.')
-    const offline = mountInApp(ProblemAlert, { error, online: false })
-    expect(offline.text()).toContain('This browser is offline. Check the connection, then try again.')
-    await offline.find('[data-test="retry"]').trigger('click')
-    expect(offline.emitted('retry')).toHaveLength(1)
+    // The browser's own word on its network (jsdom's navigator says online).
+    Object.defineProperty(window.navigator, 'onLine', { value: false, configurable: true })
+    try {
+      const offline = mountInApp(ProblemAlert, { error })
+      expect(offline.text()).toContain('This browser is offline. Check the connection, then try again.')
+      await offline.find('[data-test="retry"]').trigger('click')
+      expect(offline.emitted('retry')).toHaveLength(1)
+    } finally {
+      delete (window.navigator as { onLine?: boolean }).onLine
+    }
+    expect(window.navigator.onLine).toBe(true)
   })
 
   it('a fault of the page itself says so, with a reload, and shows neither its message nor its stack', () => {
