@@ -125,3 +125,20 @@ async def test_an_append_that_stopped_between_its_two_items_is_completed_by_the_
     assert await history.get("team", "news", "news-1") is None
     assert await history.append(run) is False  # collected again: stored once
     assert await history.get("team", "news", "news-1") == run
+
+
+async def test_forgetting_a_bot_deletes_all_its_runs_and_no_other_bots(open_history: Opener) -> None:
+    history = open_history()
+    for n in range(30):  # more than a batch of deletes
+        await history.append(record(f"news-{n}", T0 + timedelta(minutes=n)))
+    await history.append(record("art-1", T0, bot="art"))
+    await history.append(record("news-x", T0, namespace="other"))
+
+    for _ in range(2):  # safe to repeat
+        await open_history().forget("team", "news")
+
+    history = open_history()
+    assert await history.query("team", "news", T0 - timedelta(days=1), T0 + timedelta(days=1)) == []
+    assert await history.get("team", "news", "news-3") is None
+    assert [r.job for r in await history.query("team", "art", T0, T0 + timedelta(hours=1))] == ["art-1"]
+    assert (await history.get("other", "news", "news-x")) is not None

@@ -177,3 +177,60 @@ async def test_run_requests_are_admitted_up_to_the_limit_per_minute_on_two_repli
         *(replicas[n % 2].admit_run_request("owner", per_minute=5, now=now + 30) for n in range(6))
     )
     assert next_minute.count(None) == 5
+
+
+async def test_mail_settings_are_kept_per_user_and_every_mail_is_on_until_turned_off(
+    open_users: Opener,
+) -> None:
+    users = open_users()
+    alice, _ = await users.sign_in(ISSUER, "1", "alice@example.org", "Alice")
+    bob, _ = await users.sign_in(ISSUER, "2", "bob@example.org", "Bob")
+    assert alice.mail_off == frozenset()
+    await users.set_mail_off(alice.id, frozenset({"bot_failing", "credentials_rejected"}))
+    await users.set_mail_off(alice.id, frozenset({"bot_failing"}))
+    again, _ = await open_users().sign_in(
+        ISSUER, "1", "alice@example.org", "Alice"
+    )  # a later sign-in keeps them
+    assert again.mail_off == frozenset({"bot_failing"})
+    assert (await open_users().get(bob.id)).mail_off == frozenset()  # type: ignore[union-attr]
+    await users.set_mail_off(alice.id, frozenset())
+    assert (await open_users().get(alice.id)).mail_off == frozenset()  # type: ignore[union-attr]
+    await users.set_mail_off("nobody", frozenset({"bot_failing"}))  # no such user: nothing is made
+    assert await users.get("nobody") is None
+
+
+async def test_deleting_a_user_forgets_everything_kept_of_them_and_nothing_of_others(
+    open_users: Opener,
+) -> None:
+    users = open_users()
+    now = datetime.now(UTC)
+    made = {}
+    for who in ("alice", "bob"):
+        user, _ = await users.sign_in(ISSUER, who, f"{who}@example.org", who.title())
+        made[who] = user
+        await users.mirror_bot(user.id, f"{who}-news", {"handle": f"{who}.bsky.social"})
+        await users.mirror_bot(user.id, f"{who}-old", {}, deleted=True)
+        await users.reserve_bot(user.id, f"{who}-new", limit=3, existing=[f"{who}-news"], now=now)
+        await users.admit_run_request(user.id, per_minute=5, now=time.time())
+        assert await users.claim_alert(user.id, f"{who}#failing")
+        await users.set_mail_off(user.id, frozenset({"bot_failing"}))
+        await users.sign_out(user.id)
+    alice, bob = made["alice"], made["bob"]
+    bob_before = (await users.get(bob.id), await users.mirrored_bots(bob.id))
+
+    for _ in range(2):  # a second delete (of one stopped halfway) finds nothing more to do
+        await open_users().delete(alice.id)
+
+    users = open_users()
+    assert await users.get(alice.id) is None
+    assert await users.mirrored_bots(alice.id) == {}
+    assert await users.claim_alert(alice.id, "alice#failing")  # the claim went with her
+    # Her slots are free again: a quota of 1 takes a new bot.
+    assert await users.reserve_bot(alice.id, "fresh", limit=1, existing=[], now=now) == "reserved"
+    assert (await users.get(bob.id), await users.mirrored_bots(bob.id)) == bob_before
+    assert not await users.claim_alert(bob.id, "bob#failing")
+    assert await users.reserve_bot(bob.id, "more", limit=2, existing=[], now=now) == "full"
+    # Signing up again is a new account: no settings, signed out never.
+    fresh, created = await users.sign_in(ISSUER, "alice", "alice@example.org", "Alice")
+    assert created
+    assert (fresh.mail_off, fresh.signed_out_at) == (frozenset(), 0.0)

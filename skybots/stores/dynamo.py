@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem, as DynamoDB allows
+
 
 def client(region: str, endpoint_url: str | None) -> Any:
     import boto3
@@ -38,3 +40,31 @@ def put_new(dynamodb: Any, table: str, item: dict[str, Any]) -> bool:
     except dynamodb.exceptions.ConditionalCheckFailedException:
         return False
     return True
+
+
+def delete_partition(dynamodb: Any, table: str, pk: str) -> int:
+    """Delete every item under a partition key (a page of keys at a time); how many there were.
+
+    Safe to repeat: a delete stopped halfway is finished by the next one.
+    """
+    deleted = 0
+    request: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": pk}},
+        "ProjectionExpression": "pk, sk",
+    }
+    while True:
+        page = dynamodb.query(**request)
+        keys = [{"pk": item["pk"], "sk": item["sk"]} for item in page["Items"]]
+        for start in range(0, len(keys), BATCH_WRITE_LIMIT):
+            batch = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_WRITE_LIMIT]]
+            unprocessed: dict[str, Any] = {table: batch}
+            while unprocessed:
+                unprocessed = (
+                    dynamodb.batch_write_item(RequestItems=unprocessed).get("UnprocessedItems") or {}
+                )
+        deleted += len(keys)
+        if "LastEvaluatedKey" not in page:
+            return deleted
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

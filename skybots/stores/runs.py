@@ -60,6 +60,10 @@ class RunHistory(Protocol):
         """The bot's run of that Job, by its key."""
         ...
 
+    async def forget(self, namespace: str, bot: str) -> None:
+        """Delete every run of the bot (its owner deleted their account); safe to repeat."""
+        ...
+
 
 CURSOR = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$"
 """What a page's cursor looks like (a run's "<startedAt>#<job>"); the API refuses any other."""
@@ -186,6 +190,9 @@ class DynamoRunHistory:
         found = answer.get("Item")
         return None if found is None else RunRecord.model_validate_json(found["record"]["S"])
 
+    async def forget(self, namespace: str, bot: str) -> None:
+        await asyncio.to_thread(dynamo.delete_partition, self._client, self._table, f"BOT#{namespace}/{bot}")
+
 
 RUNS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -256,3 +263,8 @@ class SqliteRunHistory:
             ).fetchone()
         )
         return None if row is None else RunRecord.model_validate_json(row[0])
+
+    async def forget(self, namespace: str, bot: str) -> None:
+        await self._db.run(
+            lambda db: db.execute("DELETE FROM runs WHERE namespace = ? AND bot = ?", (namespace, bot))
+        )

@@ -35,7 +35,10 @@ class Database:
             connection.close()
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
+        connection = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
+        # What is deleted is overwritten, not left in free pages: a deleted account is gone from the file.
+        connection.execute("PRAGMA secure_delete = ON")
+        return connection
 
     def _transaction(
         self,

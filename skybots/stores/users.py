@@ -44,6 +44,8 @@ class User:
     created_at: datetime
     signed_out_at: float = 0.0
     """When the user last signed out (epoch seconds): sessions issued until then are refused."""
+    mail_off: frozenset[str] = frozenset()
+    """The mails (template names) the user turned off; every other mail is on."""
 
 
 class Users(Protocol):
@@ -55,6 +57,17 @@ class Users(Protocol):
 
     async def sign_out(self, user_id: str) -> float:
         """Record that every session of the user issued until now is signed out; that moment."""
+        ...
+
+    async def set_mail_off(self, user_id: str, mails: frozenset[str]) -> None:
+        """Record which mails (template names) the user turned off: all others are sent."""
+        ...
+
+    async def delete(self, user_id: str) -> None:
+        """Forget the user and everything kept of them here: profile, mirror, quotas, alerts, settings.
+
+        Idempotent: a delete stopped halfway is finished by the next.
+        """
         ...
 
     async def mirror_bot(
@@ -197,6 +210,7 @@ class DynamoUsers:
             name=found["name"]["S"],
             created_at=datetime.fromisoformat(found["createdAt"]["S"]),
             signed_out_at=float(found.get("signedOutAt", {}).get("N", 0)),
+            mail_off=frozenset(found.get("mailOff", {}).get("SS", [])),
         )
 
     async def sign_out(self, user_id: str) -> float:
@@ -209,6 +223,28 @@ class DynamoUsers:
             ExpressionAttributeValues={":t": {"N": repr(moment)}},
         )
         return moment
+
+    async def set_mail_off(self, user_id: str, mails: frozenset[str]) -> None:
+        # A string set cannot be empty in DynamoDB: no mail turned off is no attribute.
+        change: dict[str, Any] = (
+            {
+                "UpdateExpression": "SET mailOff = :m",
+                "ExpressionAttributeValues": {":m": {"SS": sorted(mails)}},
+            }
+            if mails
+            else {"UpdateExpression": "REMOVE mailOff"}
+        )
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):  # no such user
+            await asyncio.to_thread(
+                self._client.update_item,
+                TableName=self._table,
+                Key={"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PROFILE"}},
+                ConditionExpression="attribute_exists(pk)",
+                **change,
+            )
+
+    async def delete(self, user_id: str) -> None:
+        await asyncio.to_thread(dynamo.delete_partition, self._client, self._table, f"USER#{user_id}")
 
     async def mirror_bot(
         self, owner: str, name: str, summary: dict[str, Any], *, deleted: bool = False
@@ -363,7 +399,18 @@ CREATE TABLE IF NOT EXISTS bot_slots (
 CREATE TABLE IF NOT EXISTS run_requests (
     owner TEXT PRIMARY KEY, minute INTEGER NOT NULL, count INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS mail_off (id TEXT NOT NULL, mail TEXT NOT NULL, PRIMARY KEY (id, mail));
 """
+# Every table and the column that names the user in it: what deleting a user deletes.
+USER_COLUMNS = {
+    "users": "id",
+    "mirrored_bots": "owner",
+    "signed_out": "id",
+    "claimed_alerts": "owner",
+    "bot_slots": "owner",
+    "run_requests": "owner",
+    "mail_off": "id",
+}
 
 
 class SqliteUsers:
@@ -413,7 +460,17 @@ class SqliteUsers:
         if row is None:
             return None
         issuer, subject, email, name, created_at, signed_out_at = row
-        return User(uid, issuer, subject, email, name, datetime.fromisoformat(created_at), signed_out_at)
+        off = db.execute("SELECT mail FROM mail_off WHERE id = ?", (uid,)).fetchall()
+        return User(
+            uid,
+            issuer,
+            subject,
+            email,
+            name,
+            datetime.fromisoformat(created_at),
+            signed_out_at,
+            frozenset(mail for (mail,) in off),
+        )
 
     async def sign_out(self, user_id: str) -> float:
         moment = time.time()
@@ -425,6 +482,22 @@ class SqliteUsers:
             )
         )
         return moment
+
+    async def set_mail_off(self, user_id: str, mails: frozenset[str]) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            if db.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is None:
+                return  # no such user
+            db.execute("DELETE FROM mail_off WHERE id = ?", (user_id,))
+            db.executemany("INSERT INTO mail_off VALUES (?, ?)", [(user_id, mail) for mail in sorted(mails)])
+
+        await self._db.run(write)
+
+    async def delete(self, user_id: str) -> None:
+        def delete(db: sqlite3.Connection) -> None:
+            for table, column in USER_COLUMNS.items():
+                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (user_id,))
+
+        await self._db.run(delete)
 
     async def mirror_bot(
         self, owner: str, name: str, summary: dict[str, Any], *, deleted: bool = False
