@@ -3,6 +3,8 @@
 Every mail is a template folder under skybots/templates/mail/ (`subject.txt`, `body.txt`,
 `body.html`); a mailer renders it with the caller's context and sends both bodies. Contexts
 carry names, links and condition texts only: nothing secret is ever handed to a template.
+Every mail links to the account page's mail settings (`links`); a user gets every mail
+of OPTIONAL_MAILS unless they turned it off there (`User.mail_off`).
 This is the one module that imports mailjet_rest (lazily: only a configured Mailjet needs it).
 """
 
@@ -186,12 +188,19 @@ def app_url(settings: ApiSettings) -> str:
     return settings.public_url.rstrip("/") + "/app/"
 
 
+def links(settings: ApiSettings) -> dict[str, str]:
+    """What every mail's context holds: the app, and the account page's mail settings (the layout's footer)."""
+    return {"app_url": app_url(settings), "mail_settings_url": f"{app_url(settings)}account#mail"}
+
+
 def bot_url(settings: ApiSettings, bot_name: str) -> str:
     """A bot's page in the web app."""
     return f"{app_url(settings)}bots/{quote(bot_name, safe='')}"
 
 
 TROUBLE_TEMPLATES = {"failing": "bot_failing", "credentials": "credentials_rejected"}
+OPTIONAL_MAILS = tuple(TROUBLE_TEMPLATES.values())
+"""The mails a user can turn off. The welcome mail is not one: it goes before anything can be set."""
 
 
 async def notify_bot_trouble(
@@ -206,12 +215,18 @@ async def notify_bot_trouble(
     """Tell a bot's owner that its condition turned bad: runs keep failing, or Bluesky refused its password.
 
     `reason` and `message` are the condition's (e.g. RunsFailing and its text). Raises MailError
-    when Mailjet refuses; the caller decides whether to retry.
+    when Mailjet refuses; the caller decides whether to retry. Nothing is sent when the user
+    turned this mail off.
     """
+    template = TROUBLE_TEMPLATES[kind]
+    if template in user.mail_off:
+        log.info("Not sending the %s mail of %s: its owner turned it off", template, bot_name)
+        return
     context = {
+        **links(settings),
         "bot_name": bot_name,
         "reason": reason,
         "message": message,
         "bot_url": bot_url(settings, bot_name),
     }
-    await mailer.send(user.email, user.name, TROUBLE_TEMPLATES[kind], context)
+    await mailer.send(user.email, user.name, template, context)

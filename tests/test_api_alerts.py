@@ -83,3 +83,50 @@ async def test_runs_failing_mails_the_owner_once_per_transition_across_replicas(
 async def _mails(recorder: MailjetRecorder, count: int) -> bool:
     assert len(recorder.calls) <= count, recorder.calls
     return len(recorder.calls) == count
+
+
+def rejected(since: datetime) -> dict[str, Any]:
+    stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    condition = {
+        "type": "Ready",
+        "status": "False",
+        "reason": "CredentialsRejected",
+        "message": "Bluesky rejected the app password",
+        "lastTransitionTime": stamp,
+    }
+    return {"conditions": [condition]}
+
+
+async def test_a_mail_the_owner_turned_off_is_not_sent_and_the_others_are(
+    api: Api, mailjet_recorder: MailjetRecorder
+) -> None:
+    api.services.mailer = MailjetMailer(
+        "key", "secret", sender="skybots <noreply@skybots.dev>", url=mailjet_recorder.url
+    )
+    alice = await api.sign_in("alice")
+    assert (
+        await alice.put("/api/account/mail", json={"botFailing": False, "credentialsRejected": True})
+    ).status_code == 200
+    assert (
+        await alice.post(
+            "/api/bots",
+            json={
+                "name": "news",
+                "appPassword": "p4ss-word",
+                "spec": {"account": {"handle": "news.bsky.social"}, "sources": [{"type": "mentions"}]},
+            },
+        )
+    ).status_code == 201
+    [bot] = await api.kube.list(BOT, NS)
+    name = bot["metadata"]["name"]
+
+    second = create_app(api.settings, api.services)  # another replica: it reads the setting from the store
+    async with second.router.lifespan_context(second):
+        await second.state.bot_cache.synced.wait()
+        await api.kube.patch(BOT, NS, name, {"status": failing(datetime.now(UTC))}, subresource="status")
+        # Then a mail she gets: had the first been sent, it would have come first.
+        await api.kube.patch(BOT, NS, name, {"status": rejected(datetime.now(UTC))}, subresource="status")
+        await eventually(lambda: _mails(mailjet_recorder, 1), what="the credentials mail")
+    assert [call.body["Messages"][0]["CustomID"] for call in mailjet_recorder.calls] == [
+        "credentials_rejected"
+    ]

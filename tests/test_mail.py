@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from skybots.api.app import Services, build_services, create_app
 from skybots.api.events import USER_SIGNED_UP
-from skybots.mail import ConsoleMailer, MailError, MailjetMailer, app_url, mailer_for, notify_bot_trouble
+from skybots.mail import ConsoleMailer, MailError, MailjetMailer, links, mailer_for, notify_bot_trouble
 from skybots.settings import ApiSettings
 from skybots.stores.users import User
 from tests.support.api import api_settings
@@ -35,6 +35,7 @@ ADA = User(
     name="Ada Lovelace",
     created_at=datetime(2026, 1, 1, tzinfo=UTC),
 )
+LINKS = links(ApiSettings(public_url="https://x"))
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ async def test_welcome_mail_reaches_mailjet_v31_with_both_parts(
     mailer = mailer_for(settings)
     assert isinstance(mailer, MailjetMailer)
 
-    await mailer.send(ADA.email, ADA.name, "welcome", {"app_url": app_url(settings)})
+    await mailer.send(ADA.email, ADA.name, "welcome", links(settings))
 
     [call] = mailjet_recorder.calls
     assert (call.method, call.path, call.user) == ("POST", "/v3.1/send", MAILJET_KEY)
@@ -105,7 +106,7 @@ async def test_welcome_mail_reaches_mailjet_v31_with_both_parts(
 
 
 async def test_a_recipient_without_a_name_is_greeted_plainly(mailjet_recorder: MailjetRecorder) -> None:
-    await mailjet(mailjet_recorder).send("bob@example.org", "", "welcome", {"app_url": "https://x/app/"})
+    await mailjet(mailjet_recorder).send("bob@example.org", "", "welcome", LINKS)
 
     message = the_message(mailjet_recorder)
     assert message["To"] == [{"Email": "bob@example.org"}]
@@ -185,7 +186,7 @@ async def test_a_refused_send_is_a_clear_error_without_the_keys(
     mailjet_recorder.fail_next(status, answer)
 
     with pytest.raises(MailError) as raised:
-        await mailjet(mailjet_recorder).send(ADA.email, ADA.name, "welcome", {"app_url": "https://x/app/"})
+        await mailjet(mailjet_recorder).send(ADA.email, ADA.name, "welcome", LINKS)
 
     assert raised.value.status == status
     assert str(raised.value).startswith(expected)
@@ -198,7 +199,7 @@ async def test_an_unreachable_mailjet_is_a_clear_error() -> None:
     mailer = MailjetMailer(MAILJET_KEY, MAILJET_SECRET, sender="noreply@skybots.example", url=url)
 
     with pytest.raises(MailError, match=r"^Mailjet could not be reached: ") as raised:
-        await mailer.send(ADA.email, ADA.name, "welcome", {"app_url": "https://x/app/"})
+        await mailer.send(ADA.email, ADA.name, "welcome", LINKS)
 
     assert raised.value.status is None
     assert_no_secret("".join(traceback.format_exception(raised.value)))
@@ -207,7 +208,7 @@ async def test_an_unreachable_mailjet_is_a_clear_error() -> None:
 async def test_console_mailer_logs_the_mail(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="skybots.mail")
 
-    await ConsoleMailer().send(ADA.email, ADA.name, "welcome", {"app_url": "http://localhost:8000/app/"})
+    await ConsoleMailer().send(ADA.email, ADA.name, "welcome", links(ApiSettings()))
 
     [record] = [r for r in caplog.records if r.name == "skybots.mail"]
     assert record.levelno == logging.INFO
@@ -305,3 +306,28 @@ async def test_a_failed_welcome_mail_is_logged_and_the_sign_up_stands(
     assert record.exc_info is not None
     assert "Mailjet answered 401" in caplog.text
     assert_no_secret(caplog.text)
+
+
+@pytest.mark.parametrize(
+    "send",
+    [
+        lambda mailer, settings: mailer.send(ADA.email, ADA.name, "welcome", links(settings)),
+        lambda mailer, settings: notify_bot_trouble(
+            mailer, ADA, "news", "failing", "RunsFailing", "x", settings
+        ),
+        lambda mailer, settings: notify_bot_trouble(
+            mailer, ADA, "news", "credentials", "CredentialsRejected", "x", settings
+        ),
+    ],
+    ids=["welcome", "bot_failing", "credentials_rejected"],
+)
+async def test_every_mail_links_to_the_mail_settings(
+    settings: ApiSettings, mailjet_recorder: MailjetRecorder, send: Any
+) -> None:
+    await send(mailer_for(settings), settings)
+
+    message = the_message(mailjet_recorder)
+    assert message["TextPart"].endswith(
+        "\nChoose which mails you get: https://skybots.example/app/account#mail"
+    )
+    assert 'href="https://skybots.example/app/account#mail"' in message["HTMLPart"]

@@ -45,11 +45,11 @@ async def on_bot_change(app: FastAPI, old: dict[str, Any] | None, new: dict[str,
         return
     for kind, condition in trouble(new):
         alert = f"{new['metadata']['uid']}#{kind}#{condition.get('lastTransitionTime', '')}"
-        if not await services.users.claim_alert(owner, alert):
-            continue  # sent already, by this replica or another
         user = await services.users.get(owner)
         if user is None:
-            continue
+            continue  # a deleted account: nobody to mail, and no claim to leave behind
+        if not await services.users.claim_alert(owner, alert):
+            continue  # sent already, by this replica or another
         await notify_bot_trouble(
             services.mailer, user, name, kind, condition["reason"], condition.get("message", ""), settings
         )

@@ -14,7 +14,7 @@ from fastapi_events.handlers.local import LocalHandler
 from fastapi_events.typing import Event
 
 from skybots.api.events import USER_SIGNED_UP
-from skybots.mail import Mailer, app_url
+from skybots.mail import Mailer, links
 from skybots.settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def register(events: LocalHandler, app: FastAPI) -> None:
         _, user = event
         mailer: Mailer = app.state.services.mailer
         try:
-            await mailer.send(user["email"], user["name"], "welcome", {"app_url": app_url(settings)})
+            await mailer.send(user["email"], user["name"], "welcome", links(settings))
         except Exception:
             log.exception("The welcome mail to user %s was not sent", user["id"])
 
