@@ -181,7 +181,10 @@ class ApiSettings(BotBounds):
     """Mailjet's API address: a mailjet.com host, or a loopback one (tests point it at a recorder)."""
     mail_from: str = "skybots <noreply@skybots.dev>"
     """Sender of every mail."""
-
+    redis_url: str | None = None
+    """The reposter's Redis (as SKYBOTS_REDIS_URL of the reposter): deleting an account forgets its bots' state there. Unset: that state stays until Redis evicts it."""
+    redis_password: SecretStr = SecretStr("")
+    """The password of that Redis, for a URL without one."""
     sentry_dsn: SecretStr = SecretStr("")
     """Errors go to Sentry when set."""
     metrics_port: int = Field(default=9090, ge=0, le=65535)

@@ -29,6 +29,10 @@ OPERATION_IDS = {
     ("GET", "/api/bots/{name}/runs"): "listBotRuns",
     ("GET", "/api/bots/{name}/runs/{job}"): "getBotRun",
     ("GET", "/api/bots/{name}/stats"): "getBotStats",
+    ("GET", "/api/account/mail"): "getMailSettings",
+    ("PUT", "/api/account/mail"): "updateMailSettings",
+    ("GET", "/api/account/bots.yaml"): "exportBots",
+    ("DELETE", "/api/account"): "deleteAccount",
     ("GET", "/api/me"): "getMe",
     ("POST", "/auth/logout"): "signOut",
 }

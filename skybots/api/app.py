@@ -22,6 +22,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from skybots import __version__
 from skybots.api import (
+    account,
     alerts,
     bots,
     local_sign_in,
@@ -40,6 +41,7 @@ from skybots.api.stats import StatsReader
 from skybots.bots import error_paths
 from skybots.mail import ConsoleMailer, Mailer, mailer_for
 from skybots.settings import ApiSettings
+from skybots.stores.cache import Cache
 from skybots.stores.kubernetes import API_USER_AGENT, BOT, Kubernetes, KubernetesApi
 from skybots.stores.runs import DynamoRunHistory, RunHistory
 from skybots.stores.users import DynamoUsers, Users
@@ -56,6 +58,8 @@ class Services:
     users: Users
     history: RunHistory
     mailer: Mailer = field(default_factory=ConsoleMailer)
+    cache: Cache | None = None
+    """The reposter's cache, where a deleted account's bots leave their state; None: the API has no Redis."""
 
 
 async def build_services(settings: ApiSettings, *, create_tables: bool = False) -> Services:
@@ -68,11 +72,17 @@ async def build_services(settings: ApiSettings, *, create_tables: bool = False) 
     if create_tables:
         users.ensure_table()
         history.ensure_table()
+    cache: Cache | None = None
+    if settings.redis_url:
+        from skybots.stores.redis import RedisCache
+
+        cache = RedisCache(settings.redis_url, password=settings.redis_password.get_secret_value() or None)
     return Services(
         kube=await Kubernetes.connect(settings.kubernetes_server, API_USER_AGENT),
         users=users,
         history=history,
         mailer=mailer_for(settings),
+        cache=cache,
     )
 
 
@@ -109,6 +119,8 @@ def create_app(
             await cache.stop()
             if services is None:
                 await ready.kube.close()
+                if ready.cache is not None:
+                    await ready.cache.close()
 
     app = FastAPI(
         title="skybots",
@@ -143,6 +155,7 @@ def create_app(
     api_events.register(events, app)
     mail_events.register(events, app)
     app.include_router(bots.router)
+    app.include_router(account.router)
     app.include_router(pages.router(settings, local_sign_in=local_runtime))
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(BodyLimit)

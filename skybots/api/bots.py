@@ -394,13 +394,20 @@ async def delete_bot(
 ) -> Response:
     """Delete a bot; its Secret, CronJob and config go with it, and its slot of the quota is free again."""
     bot = owned(cache, user, name)
-    with contextlib.suppress(NotFound):  # already gone
-        await kube.delete(BOT, settings.namespace, bot["metadata"]["name"])
-    await cache.forget(bot["metadata"]["name"])
+    await delete_resource(kube, cache, request_views, settings.namespace, bot["metadata"]["name"])
     await users.release_bot(user.id, name)
-    request_views.drop(bot["metadata"]["name"])
     _mirror(user, name, None)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def delete_resource(
+    kube: KubernetesApi, cache: BotCache, views: Views, namespace: str, resource: str
+) -> None:
+    """Delete a Bot (its children follow by ownerReferences) and forget it here; gone already is fine."""
+    with contextlib.suppress(NotFound):
+        await kube.delete(BOT, namespace, resource)
+    await cache.forget(resource)
+    views.drop(resource)
 
 
 @router.post("/{name}/pause", operation_id="pauseBot")

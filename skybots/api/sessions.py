@@ -6,7 +6,9 @@ CSRF token; a request that changes anything must echo that token in the `X-CSRF-
 which another site's page cannot read.
 
 Signing out records the moment in the user's record (`User.signed_out_at`): every session issued
-before it, every copy of every cookie of that user, is refused from then on. The check costs
+before it, every copy of every cookie of that user, is refused from then on. Deleting the
+account deletes the record: every session is refused, and one issued before the account's
+`created_at` (a cookie of a deleted account whose owner signed up again) opens nothing. The check costs
 nothing per request (the user is read anyway, and kept `user_cache_seconds`): it holds at once on
 the replica that signed the user out, and within `user_cache_seconds` on the others.
 """
@@ -64,7 +66,9 @@ async def current_user(request: Request) -> User:
     ):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"Missing or wrong {CSRF_HEADER} header.")
     user: User | None = await request.app.state.known_users.get(session["user"])
-    if user is None or float(session.get("issued", 0)) < user.signed_out_at:
+    issued = float(session.get("issued", 0))
+    # Issued before the account was made: a cookie of an account deleted since, not of this one.
+    if user is None or issued < user.signed_out_at or issued < user.created_at.timestamp():
         session.clear()
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Sign in first.")
     return user
@@ -90,5 +94,9 @@ class KnownUsers:
         return cached[1]
 
     def remember(self, user: User) -> None:
-        """The user as this replica just changed them (signed out)."""
+        """The user as this replica just changed them (signed out, mail settings)."""
         self._known[user.id] = (time.monotonic() + self._ttl, user)
+
+    def forget(self, user_id: str) -> None:
+        """The user as this replica just deleted them: nobody, from now on."""
+        self._known[user_id] = (time.monotonic() + self._ttl, None)

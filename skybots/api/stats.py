@@ -66,6 +66,11 @@ class StatsReader:
         self._answers: dict[tuple[str, Range], tuple[float, str, bytes]] = {}
         self._computing: dict[tuple[str, Range, str], asyncio.Task[bytes]] = {}
 
+    def forget(self, bot: str) -> None:
+        """Drop the bot's answers (its owner deleted their account)."""
+        for key in [key for key in self._answers if key[0] == bot]:
+            del self._answers[key]
+
     async def read(self, bot: str, range_: Range, last_run: str = "") -> bytes:
         answer = self._answers.get((bot, range_))
         if answer is not None and answer[1] == last_run and answer[0] > time.monotonic():

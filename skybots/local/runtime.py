@@ -68,7 +68,7 @@ def build(
         metrics_port=0,
         min_run_interval_minutes=LOCAL_MIN_RUN_INTERVAL_MINUTES,
     )
-    services = Services(kube=kube, users=users, history=history, mailer=ConsoleMailer())
+    services = Services(kube=kube, users=users, history=history, mailer=ConsoleMailer(), cache=cache)
     app = create_app(api_settings, services, local_runtime=True)
     controller = LocalController(
         kube,

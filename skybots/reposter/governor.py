@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from skybots.bluesky.errors import RateLimited
 from skybots.bots import Limits
+from skybots.reposter import bot_keys
 from skybots.stores.cache import Cache
 
 EGRESS_BUCKET = "skybots:egress"
@@ -42,7 +43,7 @@ class Governor:
         self._rate, self._burst = egress_rate, egress_burst
         self._points = (points_per_hour, points_per_day)
         self._deadline = deadline  # time.monotonic() by which the run must be done
-        self._reposts = f"skybots:bot-reposts:{bot}"
+        self._reposts = bot_keys.reposts(bot)
 
     async def gate(self, nsid: str) -> None:
         """Wait for a token of the tenant's share of the request budget; RateLimited when it would not come in time."""

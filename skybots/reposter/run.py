@@ -27,6 +27,7 @@ from skybots.bluesky.client import REPOST, Bluesky, Xrpc
 from skybots.bluesky.errors import AuthFailed, BlueskyError, InvalidRequest, RateLimited, UpstreamError
 from skybots.bluesky.sessions import SessionKeys, SessionManager
 from skybots.bots import BotConfig, RunOutcome
+from skybots.reposter import bot_keys
 from skybots.reposter.candidates import Candidate, merge
 from skybots.reposter.config import ReposterSettings
 from skybots.reposter.dedup import Dedup
@@ -141,7 +142,7 @@ async def _run(
     spec, now = config.spec, datetime.now(UTC)
     session = await sessions.open()
 
-    watermarks_key = f"skybots:watermarks:{config.namespace}/{config.name}"
+    watermarks_key = bot_keys.watermarks(f"{config.namespace}/{config.name}")
     watermarks = await cache.get_map(watermarks_key)
     overlap = timedelta(seconds=settings.watermark_overlap_seconds)
     reads = await asyncio.gather(

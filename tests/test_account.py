@@ -1,0 +1,282 @@
+"""/api/account on the Kubernetes emulator, DynamoDB on moto and a real Redis: mail settings, the
+export of a user's bots as manifests, and deleting an account so that nothing of the user is left
+and nobody else loses anything."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import kmock
+import pytest
+import yaml
+
+from skybots.api.bots import resource_name
+from skybots.bots import validate_spec
+from skybots.reposter import bot_keys
+from skybots.stores.kubernetes import BOT
+from skybots.stores.redis import RedisCache
+from skybots.stores.runs import RunRecord
+from tests.support.api import Api, UserClient, replica
+from tests.support.aws import REGION
+from tests.support.kubernetes import BOTS, ClusterEmulator, upcoming
+from tests.support.services import redis_text
+
+NS = "skybots"
+PASSWORD = "sekret-app-pass-0001"
+
+
+def new_bot(name: str, tag: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "appPassword": PASSWORD,
+        "spec": {
+            "account": {"handle": f"{name}.bsky.social"},
+            "description": f"reposts #{tag}",
+            "sources": [{"type": "hashtag", "tag": tag}],
+            "filters": {"excludeWords": ["spam"]},
+        },
+    }
+
+
+async def with_bots(client: UserClient, *names: str) -> UserClient:
+    for name in names:
+        response = await client.post("/api/bots", json=new_bot(name, f"{name}tag"))
+        assert response.status_code == 201, response.text
+    return client
+
+
+@pytest.fixture
+async def redis_api(api: Api, redis_url: str) -> AsyncIterator[Api]:
+    """The API with the reposter's Redis, where bots leave their state."""
+    api.services.cache = cache = RedisCache(redis_url)
+    yield api
+    await cache.close()
+
+
+# --- mail settings --------------------------------------------------------------------------------
+
+
+async def test_mail_settings_are_on_until_turned_off_and_kept_for_every_replica(api: Api) -> None:
+    alice = await api.sign_in("alice")
+    assert (await alice.get("/api/account/mail")).json() == {"botFailing": True, "credentialsRejected": True}
+
+    response = await alice.put("/api/account/mail", json={"botFailing": False, "credentialsRejected": True})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"botFailing": False, "credentialsRejected": True}
+    assert (await alice.get("/api/account/mail")).json() == {"botFailing": False, "credentialsRejected": True}
+    async with replica(api) as other:  # read from the store, not from this replica's memory
+        again = await other.sign_in("alice")  # a sign-in later keeps them
+        assert (await again.get("/api/account/mail")).json() == {
+            "botFailing": False,
+            "credentialsRejected": True,
+        }
+    bob = await api.sign_in("bob")
+    assert (await bob.get("/api/account/mail")).json() == {"botFailing": True, "credentialsRejected": True}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"botFailing": "no", "credentialsRejected": True}, "botFailing"),
+        ({"botFailing": False, "credentialsRejected": 0}, "credentialsRejected"),
+        ({"botFailing": False}, "credentialsRejected"),
+        ({"botFailing": False, "credentialsRejected": True, "welcome": False}, "welcome"),
+    ],
+)
+async def test_a_bad_mail_setting_is_a_422_naming_the_field_and_changes_nothing(
+    api: Api, body: dict[str, Any], field: str
+) -> None:
+    alice = await api.sign_in("alice")
+    response = await alice.put("/api/account/mail", json=body)
+    assert response.status_code == 422
+    assert [problem["field"] for problem in response.json()["detail"]] == [field]
+    assert (await api.services.users.get(alice.user.id)).mail_off == frozenset()  # type: ignore[union-attr]
+
+
+async def test_mail_settings_need_the_csrf_token(api: Api) -> None:
+    alice = await api.sign_in("alice")
+    del alice.http.headers["X-CSRF-Token"]
+    response = await alice.put("/api/account/mail", json={"botFailing": False, "credentialsRejected": False})
+    assert response.status_code == 403
+    assert (await api.services.users.get(alice.user.id)).mail_off == frozenset()  # type: ignore[union-attr]
+
+
+# --- export ----------------------------------------------------------------------------------------
+
+
+async def test_the_export_is_the_users_bots_as_manifests_that_apply_again(api: Api) -> None:
+    alice = await with_bots(await api.sign_in("alice"), "alpha-news", "alpha-art")
+    await with_bots(await api.sign_in("bob"), "bravo-news")
+    before = {bot["metadata"]["name"]: bot for bot in await api.kube.list(BOT, NS)}
+
+    response = await alice.get("/api/account/bots.yaml")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/yaml")
+    assert response.headers["content-disposition"] == 'attachment; filename="skybots-bots.yaml"'
+    assert PASSWORD not in response.text
+    documents = list(yaml.safe_load_all(response.text))
+    assert [doc["metadata"]["name"] for doc in documents] == [
+        resource_name(alice.user, "alpha-art"),
+        resource_name(alice.user, "alpha-news"),
+    ]
+    for doc in documents:
+        assert set(doc) == {"apiVersion", "kind", "metadata", "spec"}
+        assert set(doc["metadata"]) == {"name", "namespace", "labels"}
+        assert doc["metadata"]["labels"] == before[doc["metadata"]["name"]]["metadata"]["labels"]
+        assert doc["spec"]["account"]["credentialsSecretRef"] == {
+            "name": f"{doc['metadata']['name']}-credentials",
+            "key": "app-password",
+        }
+        validate_spec(doc["spec"])  # the model takes it
+
+    # Applied to a cluster without them (restored from Git): the same bots, and the app shows them.
+    for doc in documents:
+        await api.kube.delete(BOT, NS, doc["metadata"]["name"])
+    for doc in documents:
+        applied = await api.kube.create(BOT, NS, doc)
+        assert applied["spec"] == before[doc["metadata"]["name"]]["spec"]
+    async with replica(api) as restored:
+        again = await restored.sign_in("alice")
+        listed = (await again.get("/api/bots")).json()
+        assert sorted(bot["name"] for bot in listed) == ["alpha-art", "alpha-news"]
+
+
+async def test_an_export_without_bots_is_empty_and_one_needs_signing_in(api: Api) -> None:
+    alice = await api.sign_in("alice")
+    response = await alice.get("/api/account/bots.yaml")
+    assert (response.status_code, list(yaml.safe_load_all(response.text))) == (200, [])
+    del alice.http.cookies["skybots_session"]
+    assert (await alice.get("/api/account/bots.yaml")).status_code == 401
+
+
+# --- deleting an account ---------------------------------------------------------------------------
+
+
+async def have_run(api: Api, cache: RedisCache, client: UserClient, name: str) -> None:
+    """What two runs of a bot leave: run history (as the operator appends it) and the bot's state in
+    Redis (as the reposter keeps it)."""
+    resource = resource_name(client.user, name)
+    started = datetime.now(UTC) - timedelta(hours=1)
+    for run in range(2):
+        await api.services.history.append(
+            RunRecord.model_validate(
+                {
+                    "namespace": NS,
+                    "bot": resource,
+                    "job": f"bot-{resource}-{run}",
+                    "outcome": "succeeded",
+                    "startedAt": started + timedelta(minutes=run),
+                    "finishedAt": started + timedelta(minutes=run, seconds=3),
+                    "candidates": 2,
+                    "reposted": 1,
+                }
+            )
+        )
+    watermarks, reposts = bot_keys.of_bot(NS, resource)
+    await cache.set_map(watermarks, {f"hashtag:{name}tag": started.isoformat()})
+    await cache.add_scored(reposts, {f"at://did:plc:{name}/app.bsky.feed.post/1": started.timestamp()})
+    assert (await client.get(f"/api/bots/{name}/stats")).status_code == 200  # charts were read
+    assert (await client.post(f"/api/bots/{name}/run")).status_code in (202, 409)  # a run request counted
+
+
+def everything(api: Api, cluster: ClusterEmulator, redis_url: str) -> str:
+    """Every store as one text: the emulator's live objects, both tables, every Redis key and value."""
+    objects = [obj.raw for obj in cluster.objects.values() if not obj.deleted]
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=api.settings.dynamodb_endpoint_url)
+    items = [
+        item
+        for table in (api.settings.users_table, api.settings.runs_table)
+        for item in dynamodb.scan(TableName=table)["Items"]
+    ]
+    return "\n".join([json.dumps(objects), json.dumps(items), redis_text(redis_url)])
+
+
+def traces(client: UserClient, *bots: str) -> list[str]:
+    """What would say that the user was here: their id, email, and their bots' names."""
+    return [client.user.id, client.user.id[:16], client.user.email, *bots]
+
+
+async def test_deleting_an_account_leaves_nothing_of_the_user_and_nobody_else_loses_anything(
+    redis_api: Api, cluster: ClusterEmulator, redis_url: str
+) -> None:
+    api = redis_api
+    cache = api.services.cache
+    assert isinstance(cache, RedisCache)
+    alice = await with_bots(await api.sign_in("alice"), "alpha-news", "alpha-art", "alpha-gone")
+    bob = await with_bots(await api.sign_in("bob"), "bravo-news")
+    for client, name in [
+        (alice, "alpha-news"),
+        (alice, "alpha-art"),
+        (alice, "alpha-gone"),
+        (bob, "bravo-news"),
+    ]:
+        await have_run(api, cache, client, name)
+    assert (await alice.delete("/api/bots/alpha-gone")).status_code == 204  # deleted before: its runs stay
+    await alice.put("/api/account/mail", json={"botFailing": False, "credentialsRejected": True})
+    elsewhere = await api.sign_in("alice")  # another browser of hers
+    text = everything(api, cluster, redis_url)
+    assert all(trace in text for trace in traces(alice, "alpha-news", "alpha-art", "alpha-gone"))
+    bob_bot = (await bob.get("/api/bots/bravo-news")).json()
+    bob_runs = (await bob.get("/api/bots/bravo-news/runs")).json()
+
+    # A confirmation that is not her address deletes nothing.
+    for wrong in ("", "ALICE@example.com", "bob@example.com", " alice@example.com"):
+        response = await alice.request("DELETE", "/api/account", json={"confirm": wrong})
+        assert response.status_code == 422
+        assert response.json()["detail"] == [
+            {"field": "confirm", "message": "is not the email address of the signed-in account"}
+        ]
+    assert everything(api, cluster, redis_url) == text
+
+    response = await alice.request("DELETE", "/api/account", json={"confirm": "alice@example.com"})
+    assert response.status_code == 204, response.text
+
+    left = everything(api, cluster, redis_url)
+    assert [trace for trace in traces(alice, "alpha-news", "alpha-art", "alpha-gone") if trace in left] == []
+    # Signed out everywhere, this browser and the other.
+    for client in (alice, elsewhere):
+        assert (await client.get("/api/me")).status_code == 401
+    # Bob keeps everything.
+    assert (await bob.get("/api/bots/bravo-news")).json() == bob_bot
+    assert (await bob.get("/api/bots/bravo-news/runs")).json() == bob_runs
+    assert all(trace in left for trace in traces(bob, "bravo-news"))
+    assert (await bob.get("/api/me")).status_code == 200
+
+
+async def test_an_old_cookie_opens_nothing_after_the_user_signs_up_again(api: Api) -> None:
+    alice = await api.sign_in("alice")
+    assert (
+        await alice.request("DELETE", "/api/account", json={"confirm": "alice@example.com"})
+    ).status_code == 204
+    await api.services.users.sign_in("http://127.0.0.1:1/issuer", "sub-alice", "alice@example.com", "Alice")
+    async with replica(api) as fresh:  # no memory of the deletion: only the store answers
+        cookie = alice.http.cookies
+        again = await fresh.sign_in("carol")
+        again.http.cookies = cookie
+        assert (await again.get("/api/me")).status_code == 401
+
+
+async def test_a_deletion_stopped_halfway_is_finished_by_the_next(
+    redis_api: Api, cluster: ClusterEmulator, redis_url: str
+) -> None:
+    api = redis_api
+    cache = api.services.cache
+    assert isinstance(cache, RedisCache)
+    alice = await with_bots(await api.sign_in("alice"), "alpha-art", "alpha-news")
+    for name in ("alpha-art", "alpha-news"):
+        await have_run(api, cache, alice, name)
+    # The API server fails the second Bot's delete: the first bot is gone, the rest is not.
+    upcoming(cluster["delete", BOTS, kmock.name(resource_name(alice.user, "alpha-news"))]) << 500
+    with pytest.raises(Exception, match="500"):
+        await alice.request("DELETE", "/api/account", json={"confirm": "alice@example.com"})
+    assert (await alice.get("/api/me")).status_code == 200  # still signed in: she can finish it
+    assert [bot["name"] for bot in (await alice.get("/api/bots")).json()] == ["alpha-news"]
+
+    response = await alice.request("DELETE", "/api/account", json={"confirm": "alice@example.com"})
+    assert response.status_code == 204, response.text
+    left = everything(api, cluster, redis_url)
+    assert [trace for trace in traces(alice, "alpha-news", "alpha-art") if trace in left] == []
