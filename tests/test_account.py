@@ -5,8 +5,11 @@ and nobody else loses anything."""
 from __future__ import annotations
 
 import json
+import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,8 +24,10 @@ from skybots.stores.kubernetes import BOT
 from skybots.stores.redis import RedisCache
 from skybots.stores.runs import RunRecord
 from tests.support.api import Api, UserClient, replica
+from tests.support.atproto import AtprotoNetwork
 from tests.support.aws import REGION
 from tests.support.kubernetes import BOTS, ClusterEmulator, upcoming
+from tests.support.local_dev import live_hashtag_bot, posts, skybots_dev
 from tests.support.services import redis_text
 
 NS = "skybots"
@@ -280,3 +285,79 @@ async def test_a_deletion_stopped_halfway_is_finished_by_the_next(
     assert response.status_code == 204, response.text
     left = everything(api, cluster, redis_url)
     assert [trace for trace in traces(alice, "alpha-news", "alpha-art") if trace in left] == []
+
+
+# --- the same, where bots really ran: `skybots dev` on Bluesky's reference network -------------------
+
+
+def local_stores(data: Path, redis_url: str) -> str:
+    """Every store of `skybots dev` as one text: its SQLite files (the live objects of its cluster;
+    its watch log is etcd's history, kept by count), its object folder, and every Redis key and value."""
+    texts = [redis_text(redis_url)]
+    for database in sorted(data.glob("*.db")):
+        connection = sqlite3.connect(database)
+        try:
+            tables = [
+                name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            ]
+            for table in tables:
+                if (database.name, table) != ("cluster.db", "changes"):
+                    texts.append(json.dumps(connection.execute(f"SELECT * FROM {table}").fetchall()))
+        finally:
+            connection.close()
+    texts += [path.read_text() for path in (data / "objects").rglob("*") if path.is_file()]
+    return "\n".join(texts)
+
+
+async def test_deleting_the_account_of_bots_that_ran_leaves_nothing_in_the_local_runtime(
+    atproto_network: AtprotoNetwork, redis_url: str, tmp_path: Path
+) -> None:
+    network = atproto_network
+    tag = "gone" + uuid.uuid4().hex[:8]
+    author = network.create_account("poster")
+    first, second = network.create_account("firstbot"), network.create_account("secondbot")
+    posts(network, author, tag, 2)
+    data = tmp_path / "state"
+    args = live_hashtag_bot(network, first, tag)
+    async with skybots_dev(
+        data, *args, password=network.create_app_password(first), redis_url=redis_url
+    ) as dev:
+        made = await dev.client.post(
+            "/api/bots",
+            json={
+                "name": "second-bot",
+                "appPassword": network.create_app_password(second),
+                "spec": {
+                    "account": {"handle": second.handle, "service": network.pds_url},
+                    "sources": [{"type": "hashtag", "tag": tag}],
+                    "schedule": "0 0 1 1 *",
+                    "dryRun": False,
+                },
+            },
+        )
+        assert made.status_code == 201, made.text
+        for bot in ("my-bot", "second-bot"):
+            last = await dev.finished(bot, await dev.run_now(bot))
+            assert (last["outcome"], last["reposted"]) == ("succeeded", 2)
+        me = (await dev.client.get("/api/me")).json()
+        traces = [me["id"], me["id"][:16], me["email"], "my-bot", "second-bot"]
+        before = local_stores(data, redis_url)
+        assert all(trace in before for trace in traces)
+
+        response = await dev.client.request("DELETE", "/api/account", json={"confirm": me["email"]})
+        assert response.status_code == 204, response.text
+        assert (await dev.client.get("/api/me")).status_code == 401
+        assert (await dev.client.get("/api/bots")).status_code == 401
+
+    left = local_stores(data, redis_url)
+    import re
+
+    print(
+        "DEBUG",
+        [m.start() for m in re.finditer(traces[0], left)],
+        [left[max(0, m.start() - 300) : m.start() + 100] for m in re.finditer(traces[0], left)][:3],
+    )
+    assert [trace for trace in traces if trace in left] == []
+    # What stays is per Bluesky account, none of it the user's: the accounts' dedup records (public
+    # repost URIs), their encrypted sessions and login counters (keyed by a keyed hash).
+    assert (data / "objects" / "dedup" / f"{first.did}.json").exists()

@@ -172,3 +172,12 @@ async def test_closing_the_memory_cache_keeps_its_state() -> None:
     await cache.set("session", "token", 60)
     await cache.close()
     assert await cache.get("session") == "token"
+
+
+async def test_removed_members_are_gone_and_a_set_without_members_with_them(cache: Cache) -> None:
+    await cache.add_scored("tenants", {"user/a": 1.0, "user/b": 2.0})
+    await cache.remove_scored("tenants", ["user/a", "user/unknown"])
+    assert await cache.all_scored("tenants") == {"user/b": 2.0}
+    await cache.remove_scored("tenants", ["user/b"])
+    assert not await cache.exists("tenants")
+    await cache.remove_scored("nothing", ["user/a"])  # no such set: nothing to do

@@ -19,6 +19,7 @@ import yaml
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import StrictBool
 
+from skybots import bots
 from skybots.api import sessions
 from skybots.api.bots import (
     LEGACY_OWNER_CHARS,
@@ -189,6 +190,11 @@ async def delete_account(
         stats.forget(resource)
         if reposter_cache is not None:
             await reposter_cache.delete(*bot_keys.of_bot(namespace, resource))
+    if reposter_cache is not None:
+        tenant = bots.tenant(namespace, {OWNER_LABEL: user.id}, namespace)
+        share, competing = bot_keys.egress_share(tenant)
+        await reposter_cache.delete(share)
+        await reposter_cache.remove_scored(competing, [tenant])
     await users.delete(user.id)
     known: sessions.KnownUsers = request.app.state.known_users
     known.forget(user.id)

@@ -20,7 +20,7 @@ from skybots.bots import Limits
 from skybots.reposter import bot_keys
 from skybots.stores.cache import Cache
 
-EGRESS_BUCKET = "skybots:egress"
+EGRESS_BUCKET = bot_keys.EGRESS_BUCKET
 REPOST_POINTS = 3
 HOUR, DAY = 3600, 86400
 

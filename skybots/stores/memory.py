@@ -149,10 +149,19 @@ class MemoryCache:
         with self._lock:
             found = self._read(key, _Scored)
             if found is not None:
-                for member in [m for m, score in found.items() if score < below]:
-                    del found[member]
-                if not found:
-                    del self._entries[key]  # Redis drops a set that lost its last member
+                self._remove(key, found, [m for m, score in found.items() if score < below])
+
+    async def remove_scored(self, key: str, members: Iterable[str]) -> None:
+        with self._lock:
+            found = self._read(key, _Scored)
+            if found is not None:
+                self._remove(key, found, [m for m in members if m in found])
+
+    def _remove(self, key: str, found: _Scored, members: list[str]) -> None:
+        for member in members:
+            del found[member]
+        if not found:
+            del self._entries[key]  # Redis drops a set that lost its last member
 
     async def all_scored(self, key: str) -> dict[str, float]:
         """By score, then member, as ZRANGE orders them."""

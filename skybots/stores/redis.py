@@ -109,6 +109,10 @@ class RedisCache:
     async def prune_scored(self, key: str, below: float) -> None:
         await self._redis.zremrangebyscore(key, "-inf", f"({below}")
 
+    async def remove_scored(self, key: str, members: Iterable[str]) -> None:
+        if asked := list(members):
+            await self._redis.zrem(key, *asked)
+
     async def all_scored(self, key: str) -> dict[str, float]:
         pairs = cast(list[tuple[str, float]], await self._redis.zrange(key, 0, -1, withscores=True))
         return {member: float(score) for member, score in pairs}
