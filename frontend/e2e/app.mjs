@@ -254,6 +254,28 @@ try {
     await page.locator(`tr[data-bot="${bot}"]`).waitFor()
   })
 
+  await step('the account page shows who is signed in, saves a mail switch and downloads the bots as YAML', async () => {
+    await page.locator('[data-test="account"]').click()
+    await page.getByRole('heading', { level: 1, name: 'Your account' }).waitFor()
+    await page.locator('[data-test="account-who"]', { hasText: 'developer@localhost' }).waitFor()
+    const failing = page.getByRole('switch', { name: "When a bot's runs keep failing" })
+    if ((await failing.getAttribute('aria-checked')) !== 'true') throw new Error('a mail is off before anyone turned it off')
+    await page.locator('[data-test="mail-botFailing"] .va-switch__inner').click()
+    await page.locator('[data-test="mail-status"]', { hasText: 'Saved.' }).waitFor()
+    const kept = await api('GET', '/api/account/mail')
+    if (kept.body.botFailing !== false || kept.body.credentialsRejected !== true) throw new Error(`kept ${JSON.stringify(kept.body)}`)
+    await page.reload()
+    await page.locator('[data-test="mail-botFailing"]').waitFor()
+    if ((await failing.getAttribute('aria-checked')) !== 'false') throw new Error('the switch is on again after a reload')
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('[data-test="export"]').click()])
+    const stream = await download.createReadStream()
+    let yaml = ''
+    for await (const chunk of stream) yaml += chunk
+    if (!/^kind: Bot$/m.test(yaml) || !yaml.includes(`app.kubernetes.io/instance: ${bot}`)) throw new Error(`the download: ${yaml.slice(0, 300)}`)
+    if (yaml.includes(password) || /^status:/m.test(yaml)) throw new Error('the download carries a password or a status')
+    await shots('account')
+  })
+
   await step('the dark theme switch changes Vuestic and Tailwind colours alike', async () => {
     const colours = () =>
       page.evaluate(() => ({
@@ -281,6 +303,27 @@ try {
     await page.waitForURL((address) => address.pathname === '/')
     const me = await page.evaluate(async () => (await fetch('/api/me')).status)
     if (me !== 401) throw new Error(`/api/me after signing out: ${me}`)
+  })
+
+  // Last: it deletes everything of the signed-in user, which every step before needs.
+  await step('deleting the account asks for the email, then the site shows its signed-out page', async () => {
+    await page.goto(`${url}/app/account`)
+    await page.waitForURL((address) => address.pathname === '/sign-in')
+    signedIn = true
+    await page.getByRole('button', { name: 'Sign in as the local developer' }).click()
+    await page.waitForURL((address) => address.pathname === '/app/account')
+    const confirm = page.locator('[data-test="delete-account-confirm"]')
+    const email = page.locator('[data-test="delete-email"] input')
+    await email.fill('developer@localhos')
+    if (!(await confirm.isDisabled())) throw new Error('delete is enabled before the email matches')
+    await email.fill('developer@localhost')
+    signedIn = false
+    await confirm.click()
+    await page.waitForURL((address) => address.pathname === '/')
+    for (const path of ['/api/me', '/api/bots', `/api/bots/${bot}`]) {
+      const status = await page.evaluate(async (address) => (await fetch(address)).status, path)
+      if (status !== 401) throw new Error(`${path} after deleting the account: ${status}`)
+    }
   })
 
   if (problems.length) throw new Error(problems.join('\n'))

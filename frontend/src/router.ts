@@ -8,6 +8,7 @@ export const router = createRouter({
     { path: '/new', name: 'new-bot', component: () => import('@/pages/bot-form/BotFormPage.vue') },
     { path: '/bots/:name/edit', name: 'edit-bot', component: () => import('@/pages/bot-form/BotFormPage.vue'), props: true },
     { path: '/bots/:name', name: 'bot', component: () => import('@/pages/bot/BotPage.vue'), props: true },
+    { path: '/account', name: 'account', component: () => import('@/pages/account/AccountPage.vue') },
     { path: '/:path(.*)*', name: 'not-found', component: () => import('@/pages/NotFoundPage.vue') },
   ],
 })

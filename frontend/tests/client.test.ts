@@ -31,6 +31,8 @@ async function writeEverything(api: ReturnType<typeof createApi>) {
   await data(api.POST('/api/bots/{name}/run', path))
   await data(api.POST('/api/bots/{name}/preview', path))
   await data(api.DELETE('/api/bots/{name}', path))
+  await data(api.PUT('/api/account/mail', { body: { botFailing: false, credentialsRejected: true } }))
+  await data(api.DELETE('/api/account', { body: { confirm: 'e' } }))
   await data(api.POST('/auth/logout'))
 }
 
@@ -52,9 +54,11 @@ describe('the API client', () => {
       'POST /api/bots/news/run',
       'POST /api/bots/news/preview',
       'DELETE /api/bots/news',
+      'PUT /api/account/mail',
+      'DELETE /api/account',
       'POST /auth/logout',
     ])
-    expect(writes.map((request) => request.headers[CSRF_HEADER.toLowerCase()])).toEqual(Array(8).fill('token-1'))
+    expect(writes.map((request) => request.headers[CSRF_HEADER.toLowerCase()])).toEqual(Array(10).fill('token-1'))
     const reads = server.requests.filter((request) => request.method === 'GET' && request.path !== '/api/me')
     expect(reads.map((request) => request.headers[CSRF_HEADER.toLowerCase()])).toEqual([undefined, undefined])
     // Asked once, not once a write.

@@ -9,6 +9,7 @@ import type { components, paths } from './schema'
 
 export type BotView = components['schemas']['BotView']
 export type Me = components['schemas']['Me']
+export type MailSettings = components['schemas']['MailSettings']
 export type RunRecord = components['schemas']['RunRecord']
 export type Stats = components['schemas']['Stats']
 export type Bucket = components['schemas']['Bucket']
