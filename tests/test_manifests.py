@@ -389,3 +389,33 @@ def test_each_service_port_is_open_to_what_needs_it_and_nothing_else_is(path: st
             for port in rule["ports"]
         }
         assert open_ports == served, f"{component}: service ports {served}, open {open_ports}"
+
+
+@pytest.mark.parametrize("path", BUILDS)
+def test_the_api_reaches_the_reposters_redis_with_its_password_from_the_secret(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting an account deletes its bots' state in Redis: the API has its address, its password and a way there."""
+    _settings(path, monkeypatch)
+    assert ApiSettings().redis_url == OperatorSettings().redis_url
+    [container] = named(path, "Deployment", "skybots-api")["spec"]["template"]["spec"]["containers"]
+    [password] = [e for e in container["env"] if e["name"] == "SKYBOTS_REDIS_PASSWORD"]
+    assert password["valueFrom"]["secretKeyRef"] == {
+        "name": OperatorSettings().redis_password_secret,
+        "key": "password",
+    }
+    egress = [
+        (peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component"), port["port"])
+        for p in _policies_for(path, "api")
+        for rule in p["spec"].get("egress", [])
+        for peer in rule.get("to", [{}])
+        for port in rule["ports"]
+    ]
+    assert ("redis", 6379) in egress
+    ingress = [
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        for p in _policies_for(path, "redis")
+        for rule in p["spec"].get("ingress", [])
+        for peer in rule["from"]
+    ]
+    assert sorted(ingress) == ["api", "reposter"]
