@@ -20,7 +20,7 @@ import yaml
 from skybots.api.bots import resource_name
 from skybots.bots import validate_spec
 from skybots.reposter import bot_keys
-from skybots.stores.kubernetes import BOT
+from skybots.stores.kubernetes import BOT, SECRET
 from skybots.stores.redis import RedisCache
 from skybots.stores.runs import RunRecord
 from tests.support.api import Api, UserClient, replica
@@ -165,6 +165,16 @@ async def have_run(api: Api, cache: RedisCache, client: UserClient, name: str) -
     """What two runs of a bot leave: run history (as the operator appends it) and the bot's state in
     Redis (as the reposter keeps it)."""
     resource = resource_name(client.user, name)
+    started = await have_run_history(api, resource)
+    watermarks, reposts = bot_keys.of_bot(NS, resource)
+    await cache.set_map(watermarks, {f"hashtag:{name}tag": started.isoformat()})
+    await cache.add_scored(reposts, {f"at://did:plc:{name}/app.bsky.feed.post/1": started.timestamp()})
+    assert (await client.get(f"/api/bots/{name}/stats")).status_code == 200  # charts were read
+    assert (await client.post(f"/api/bots/{name}/run")).status_code in (202, 409)  # a run request counted
+
+
+async def have_run_history(api: Api, resource: str) -> datetime:
+    """Two runs of the Bot in the run history, as the operator appends them; when they started."""
     started = datetime.now(UTC) - timedelta(hours=1)
     for run in range(2):
         await api.services.history.append(
@@ -181,11 +191,7 @@ async def have_run(api: Api, cache: RedisCache, client: UserClient, name: str) -
                 }
             )
         )
-    watermarks, reposts = bot_keys.of_bot(NS, resource)
-    await cache.set_map(watermarks, {f"hashtag:{name}tag": started.isoformat()})
-    await cache.add_scored(reposts, {f"at://did:plc:{name}/app.bsky.feed.post/1": started.timestamp()})
-    assert (await client.get(f"/api/bots/{name}/stats")).status_code == 200  # charts were read
-    assert (await client.post(f"/api/bots/{name}/run")).status_code in (202, 409)  # a run request counted
+    return started
 
 
 def everything(api: Api, cluster: ClusterEmulator, redis_url: str) -> str:
@@ -361,3 +367,52 @@ async def test_deleting_the_account_of_bots_that_ran_leaves_nothing_in_the_local
     # What stays is per Bluesky account, none of it the user's: the accounts' dedup records (public
     # repost URIs), their encrypted sessions and login counters (keyed by a keyed hash).
     assert (data / "objects" / "dedup" / f"{first.did}.json").exists()
+
+
+async def test_a_deletion_never_touches_another_users_bot_under_a_name_of_before_64_bit_owners(
+    api: Api,
+) -> None:
+    """Bob's bot from when names took 8 characters of the owner's id may bear the name Alice's
+    deleted bot would have had then: its Secret and runs are Bob's, whatever the name says."""
+    alice = await with_bots(await api.sign_in("alice"), "alpha-news")
+    assert (await alice.delete("/api/bots/alpha-news")).status_code == 204  # in her mirror only now
+    bob = await api.sign_in("bob")
+    legacy = f"alpha-news-{alice.user.id[:8]}"
+    manifest = {
+        "apiVersion": "skybots.dev/v1alpha1",
+        "kind": "Bot",
+        "metadata": {
+            "name": legacy,
+            "namespace": NS,
+            "labels": {
+                "app.kubernetes.io/name": "skybots",
+                "app.kubernetes.io/instance": "alpha-news",
+                "app.kubernetes.io/managed-by": "skybots-api",
+                "skybots.dev/owner": bob.user.id,
+            },
+        },
+        "spec": validate_spec(
+            {
+                "account": {
+                    "handle": "bob.bsky.social",
+                    "credentialsSecretRef": {"name": f"{legacy}-credentials", "key": "app-password"},
+                },
+                "sources": [{"type": "mentions"}],
+            }
+        ).model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+    await api.kube.create(BOT, NS, manifest)
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": f"{legacy}-credentials", "namespace": NS},
+    }
+    await api.kube.create(SECRET, NS, {**secret, "stringData": {"app-password": PASSWORD}})
+    await have_run_history(api, legacy)
+
+    response = await alice.request("DELETE", "/api/account", json={"confirm": "alice@example.com"})
+    assert response.status_code == 204, response.text
+
+    assert (await api.kube.get(SECRET, NS, f"{legacy}-credentials"))["metadata"]["name"]
+    assert (await api.kube.get(BOT, NS, legacy))["metadata"]["labels"]["skybots.dev/owner"] == bob.user.id
+    assert await api.services.history.get(NS, legacy, f"bot-{legacy}-0") is not None

@@ -22,7 +22,6 @@ from pydantic import StrictBool
 from skybots import bots
 from skybots.api import sessions
 from skybots.api.bots import (
-    LEGACY_OWNER_CHARS,
     Cache,
     Invalid,
     Kube,
@@ -173,13 +172,9 @@ async def delete_account(
         )
     namespace = settings.namespace
     live = [bot["metadata"]["name"] for bot in cache.owned_by(user.id)]
-    # Bots deleted before (and by a delete of this account stopped halfway) are in the mirror only.
-    mirrored = await users.mirrored_bots(user.id)
-    earlier = {
-        resource
-        for name in mirrored
-        for resource in (resource_name(user, name), f"{name}-{user.id[:LEGACY_OWNER_CHARS]}")
-    }
+    # Bots deleted before (and by a delete of this account stopped halfway) are in the mirror only,
+    # by their name of now: under the name of before 64-bit owners another user's bot may live.
+    earlier = {resource_name(user, name) for name in await users.mirrored_bots(user.id)}
     stats: StatsReader = request.app.state.stats
     for resource in sorted({*live, *earlier}):
         if resource in live:
