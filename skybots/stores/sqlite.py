@@ -36,7 +36,8 @@ class Database:
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
-        # What is deleted is overwritten, not left in free pages: a deleted account is gone from the file.
+        # What is deleted is overwritten, not left in free pages: a deleted account is gone from the file
+        # (Debian's SQLite does so by default; others, macOS's among them, do not).
         connection.execute("PRAGMA secure_delete = ON")
         return connection
 
