@@ -37,7 +37,7 @@ class Database:
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
         # What is deleted is overwritten, not left in free pages: a deleted account is gone from the file
-        # (Debian's SQLite does so by default; others, macOS's among them, do not).
+        # (Debian builds SQLite to do so by default; a build without SQLITE_SECURE_DELETE does not).
         connection.execute("PRAGMA secure_delete = ON")
         return connection
 
