@@ -553,7 +553,8 @@ async def test_run_now_and_preview_start_jobs_from_the_bots_cronjob(api: Api, al
 
 @pytest.mark.usefixtures("operator")
 async def test_every_rule_of_the_apis_rbac_is_needed(api: Api, alice: UserClient, cluster: Any) -> None:
-    """A life of a bot that touches all the API may do; the api fixture checks it asks for no more."""
+    """A life of a bot, and of its owner's account, that touches all the API may do; the api fixture
+    checks it asks for no more."""
     await created(alice)
     await eventually(lambda: _exists(api, CRON_JOB, f"bot-news-{alice.user.id[:16]}"), what="the CronJob")
     version = (await alice.get("/api/bots/news")).json()["resourceVersion"]
@@ -561,6 +562,8 @@ async def test_every_rule_of_the_apis_rbac_is_needed(api: Api, alice: UserClient
     assert (await alice.patch("/api/bots/news", json=new_password)).status_code == 200
     assert (await alice.post("/api/bots/news/run")).status_code == 202
     assert (await alice.delete("/api/bots/news")).status_code == 204
+    deletion = {"confirm": alice.user.email}
+    assert (await alice.request("DELETE", "/api/account", json=deletion)).status_code == 204
     assert rbac_terms(api_requests(cluster)) == grants(API, NS)
 
 
