@@ -2,8 +2,9 @@
 visit to a bot page leads to sign-in and back; the bot page's chart paints the reposts a real run
 made; pause, resume and run now work; the overview shows the bot in words; a bot made through the
 form (a bad hashtag refused at its field first), an edit that crosses a change made elsewhere (409,
-reload, save); its schedule in words; deleting it after typing its name; the theme switch and
-sign-out.
+reload, save); its schedule in words; deleting it after typing its name; the account page (a mail
+switch saved, the bots downloaded as YAML); the theme switch and sign-out; and last, signed in
+again, deleting the account after typing its email.
 
 The browser is driven by playwright-core from a Node script (frontend/e2e/app.mjs), which says
 which step failed.
