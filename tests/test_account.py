@@ -102,12 +102,21 @@ async def test_a_bad_mail_setting_is_a_422_naming_the_field_and_changes_nothing(
     assert (await api.services.users.get(alice.user.id)).mail_off == frozenset()  # type: ignore[union-attr]
 
 
-async def test_mail_settings_need_the_csrf_token(api: Api) -> None:
-    alice = await api.sign_in("alice")
-    del alice.http.headers["X-CSRF-Token"]
+async def test_the_accounts_writes_need_the_csrf_token(api: Api) -> None:
+    alice = await with_bots(await api.sign_in("alice"), "alpha-news")
+    csrf = alice.http.headers.pop("X-CSRF-Token")
     response = await alice.put("/api/account/mail", json={"botFailing": False, "credentialsRejected": False})
     assert response.status_code == 403
     assert (await api.services.users.get(alice.user.id)).mail_off == frozenset()  # type: ignore[union-attr]
+    for headers in ({}, {"X-CSRF-Token": csrf[::-1]}):
+        response = await alice.request(
+            "DELETE", "/api/account", json={"confirm": "alice@example.com"}, headers=headers
+        )
+        assert response.status_code == 403
+    alice.http.headers["X-CSRF-Token"] = csrf
+    assert [bot["name"] for bot in (await alice.get("/api/bots")).json()] == ["alpha-news"]
+    response = await alice.request("DELETE", "/api/account", json={})
+    assert (response.status_code, [p["field"] for p in response.json()["detail"]]) == (422, ["confirm"])
 
 
 # --- export ----------------------------------------------------------------------------------------
