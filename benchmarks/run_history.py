@@ -15,7 +15,7 @@ The same API code on each of its two stores, each in a process of its own with o
   time, its latency less the store's.
 
 Every fourth run is a preview whose report is as large as a run's report may be (its dry-run
-lists filling the 4096 bytes of a termination message); the others are ordinary runs.
+cards filling the 4096 bytes of a termination message); the others are ordinary runs.
 
     .venv/bin/python benchmarks/run_history.py [rate] [seconds] [records]   # default: 100 20 50000
 
@@ -57,7 +57,7 @@ BOT = {
 
 def records(resource: str, count: int) -> list[RunRecord]:
     """`count` runs of the Bot, a minute apart, newest first; every fourth a preview of the largest size."""
-    from skybots.runs import TERMINATION_MESSAGE_LIMIT
+    from skybots.runs import TERMINATION_MESSAGE_LIMIT, PostCard
     from skybots.stores.runs import RunRecord
 
     now = datetime.now(UTC)
@@ -80,10 +80,18 @@ def records(resource: str, count: int) -> list[RunRecord]:
                 "apiCalls": 6,
             }
         )
-        if record.dry_run:  # the largest report: its list of what it would repost fills the message
-            uri = f"at://did:plc:{'x' * 24}/app.bsky.feed.post/{'y' * 13}"
+        if record.dry_run:  # the largest report: its cards of what it would repost fill the message
+            card = PostCard.of(
+                f"at://did:plc:{'x' * 24}/app.bsky.feed.post/{'y' * 13}",
+                handle="someone.bsky.social",
+                name="Some One",
+                text="z" * 300,
+                created_at=started,
+            )
             size = len(record.model_dump_json(by_alias=True))
-            fill = [uri] * ((TERMINATION_MESSAGE_LIMIT - size) // (len(uri) + 3))
+            fill = [card] * (
+                (TERMINATION_MESSAGE_LIMIT - size) // (len(card.model_dump_json(by_alias=True)) + 1)
+            )
             record = record.model_copy(update={"would_repost": fill})
         made.append(record)
     return made

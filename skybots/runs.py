@@ -7,14 +7,23 @@ pod and turns it into Bot status, metrics and a run history record.
 
 from __future__ import annotations
 
+import itertools
+import re
+import unicodedata
 from datetime import datetime
+from typing import Any, Self
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from skybots.bots import RunOutcome, WireModel
 
 TERMINATION_MESSAGE_LIMIT = 4096
-REPORT_VERSION = 1
+# A post card's text: what two lines of a card show, and few enough bytes that a dozen cards fit
+# the termination message in any script (Latin 1 byte a character, CJK 3, emoji 4).
+EXCERPT_CHARACTERS, EXCERPT_BYTES = 100, 200
+NAME_CHARACTERS, NAME_BYTES = 40, 80
+ELLIPSIS = "\u2026"
+REPORT_VERSION = 2  # 2: the dry-run lists hold post cards, not bare URIs
 
 # The reposter's exit code tells the outcome even when no report could be written.
 EXIT_CODES: dict[str, int] = {
@@ -27,15 +36,50 @@ EXIT_CODES: dict[str, int] = {
 }
 
 
-class RejectedPost(WireModel):
-    """A candidate a dry run turned down, and why."""
+class PostCard(WireModel):
+    """What the web app shows of a post a dry run judged: who wrote it, a little of it, when.
+
+    Cut to fit: a card is at most a few hundred bytes whatever the post holds (`post_card`).
+    """
 
     model_config = ConfigDict(extra="ignore")
 
     uri: str
     """at:// URI of the post."""
+    author_handle: str = ""
+    """The author's handle; empty when the AppView had no valid one (link by the DID in the URI)."""
+    author_name: str = ""
+    """The author's display name, shortened."""
+    excerpt: str = ""
+    """The start of the post's text, on one line, cut on a character boundary with an ellipsis."""
+    created_at: datetime | None = None
+    """When it was posted (the earlier of its createdAt and when the AppView saw it)."""
+
+    @classmethod
+    def of(cls, uri: str, *, handle: str, name: str, text: str, created_at: datetime, **more: Any) -> Self:
+        """The card of a post as the AppView showed it: its text on one line and shortened, its
+        author's name shortened, a handle that is not one (or "handle.invalid") left out."""
+        return cls(
+            uri=uri,
+            author_handle=handle if _HANDLE.fullmatch(handle) and handle != "handle.invalid" else "",
+            author_name=shorten(_one_line(name), NAME_CHARACTERS, NAME_BYTES),
+            excerpt=shorten(_one_line(text), EXCERPT_CHARACTERS, EXCERPT_BYTES),
+            created_at=created_at,
+            **more,
+        )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_uri(cls, value: Any) -> Any:
+        """A bare URI, as reports before version 2 listed what a dry run would repost."""
+        return {"uri": value} if isinstance(value, str) else value
+
+
+class RejectedPost(PostCard):
+    """A candidate a dry run turned down, and why."""
+
     reason: str
-    """The filter that rejected it."""
+    """The filter that rejected it: a stable code (skybots.reposter.filters.Rejection)."""
 
 
 class RunReport(WireModel):
@@ -67,10 +111,10 @@ class RunReport(WireModel):
     """Requests made to Bluesky."""
     logins: int = Field(default=0, ge=0)
     """Logins with the app password (0 when a stored session was reused)."""
-    would_repost: list[str] = Field(default_factory=list)
-    """In a dry run: the at:// URIs that would have been reposted (may be cut short to fit)."""
+    would_repost: list[PostCard] = Field(default_factory=list)
+    """In a dry run: the posts that would have been reposted, freshest first (may be cut short to fit: `reposted` counts them all)."""
     rejected_posts: list[RejectedPost] = Field(default_factory=list)
-    """In a dry run: every candidate the filters turned down, and why (may be cut short to fit)."""
+    """In a dry run: every candidate the filters turned down, and why (may be cut short to fit: `rejected` counts them all)."""
 
     @property
     def duration_seconds(self) -> float:
@@ -81,15 +125,89 @@ class RunReport(WireModel):
         return sum(self.rejected.values())
 
     def termination_message(self) -> str:
-        """Compact JSON that fits Kubernetes' termination message: the dry-run lists are cut first.
+        """Compact JSON within Kubernetes' termination message: as many post cards as fit, shared fairly.
 
-        stdout has the whole report; the operator needs the counts.
+        stdout has the whole report; the operator needs the counts, the web app the cards. The two
+        lists take turns, a card each, and the rejected posts' turns go round their reasons, so that
+        neither list nor any reason crowds out the others; a list whose next card does not fit takes
+        no more. Each list keeps its order, and the counts (`reposted`, `rejected`) still say how
+        many posts there were. A report too long without any card loses the end of its message.
         """
-        report = self
-        for listing in ("rejected_posts", "would_repost"):
-            while len(text := report.model_dump_json(by_alias=True).encode()) > TERMINATION_MESSAGE_LIMIT:
-                items = getattr(report, listing)
-                if not items:
-                    break
-                report = report.model_copy(update={listing: items[: len(items) // 2]})
-        return text.decode()
+        bare = self.model_copy(update={"would_repost": [], "rejected_posts": []})
+        while (over := len(_json(bare)) - TERMINATION_MESSAGE_LIMIT) > 0 and bare.message:
+            size = len(bare.message.encode())
+            shorter = shorten(bare.message, len(bare.message) - 1, size - over) if size > over + 3 else ""
+            bare = bare.model_copy(update={"message": shorter})
+        room = TERMINATION_MESSAGE_LIMIT - len(_json(bare))
+        by_reason: dict[str, list[int]] = {}
+        for index, post in enumerate(self.rejected_posts):
+            by_reason.setdefault(post.reason, []).append(index)
+        in_turns = [
+            index
+            for turn in itertools.zip_longest(*by_reason.values())
+            for index in turn
+            if index is not None
+        ]
+        queues = {"would_repost": list(range(len(self.would_repost)))[::-1], "rejected_posts": in_turns[::-1]}
+        kept: dict[str, set[int]] = {listing: set() for listing in queues}
+        while open_queues := [listing for listing, queue in queues.items() if queue]:
+            for listing in open_queues:
+                index = queues[listing][-1]
+                cost = len(_json(getattr(self, listing)[index])) + bool(kept[listing])  # and its comma
+                if cost > room:
+                    queues[listing].clear()
+                    continue
+                room -= cost
+                kept[listing].add(queues[listing].pop())
+        cards = {
+            listing: [card for n, card in enumerate(getattr(self, listing)) if n in indexes]
+            for listing, indexes in kept.items()
+        }
+        return _json(bare.model_copy(update=cards)).decode()
+
+
+def shorten(text: str, characters: int, max_bytes: int) -> str:
+    """`text` if it is at most `characters` long and `max_bytes` in UTF-8, else its start with an
+    ellipsis within both, cut between characters as people see them (never inside an accented
+    letter, an emoji sequence or a flag)."""
+    if len(text) <= characters and len(text.encode()) <= max_bytes:
+        return text
+    cut, size = 0, len(ELLIPSIS.encode())
+    while cut < characters - 1 and (size := size + len(text[cut].encode())) <= max_bytes:
+        cut += 1
+    while cut and _inside_a_character(text, cut):
+        cut -= 1
+    return text[:cut].rstrip() + ELLIPSIS
+
+
+_HANDLE = re.compile(r"[a-zA-Z0-9.-]{1,253}")
+_SPACE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
+_JOINING = ("Mn", "Mc", "Me")  # combining marks
+_EXTENDING = "\u200d\ufe0e\ufe0f"  # the zero-width joiner, variation selectors
+
+
+def _one_line(text: str) -> str:
+    """Text for a card: any run of spaces, line breaks and control characters as one space, and
+    what UTF-8 cannot carry (a lone surrogate from a JSON escape) replaced."""
+    return _SPACE.sub(" ", text.encode(errors="replace").decode()).strip()
+
+
+def _inside_a_character(text: str, at: int) -> bool:
+    """Whether text[:at] would end inside what people see as one character."""
+    before, after = text[at - 1], text[at]
+    if before == "\u200d" or after in _EXTENDING or unicodedata.category(after) in _JOINING:
+        return True
+    if "\U0001f3fb" <= after <= "\U0001f3ff" or "\U000e0020" <= after <= "\U000e007f":
+        return True  # a skin tone, the tags of a subdivision flag
+    flags = 0
+    while at - flags > 0 and _regional(text[at - flags - 1]):
+        flags += 1
+    return _regional(after) and flags % 2 == 1  # between the two letters of a flag
+
+
+def _regional(character: str) -> bool:
+    return "\U0001f1e6" <= character <= "\U0001f1ff"
+
+
+def _json(model: WireModel) -> bytes:
+    return model.model_dump_json(by_alias=True).encode()

@@ -28,7 +28,7 @@ from skybots.reposter.config import ReposterSettings
 from skybots.reposter.run import run_bot
 from skybots.reposter.sources import source_id
 from skybots.stores.redis import RedisCache
-from tests.support.atproto import Account, AtprotoNetwork
+from tests.support.atproto import Account, AtprotoNetwork, Record
 from tests.support.aws import REGION
 from tests.support.operator import eventually
 from tests.support.reposter import (
@@ -87,6 +87,15 @@ def bot(
 def word() -> str:
     """A word no other test posts: the session shares one network, and dev-env search is a substring match."""
     return "w" + uuid.uuid4().hex[:10]
+
+
+def cards(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A report's post cards, their times as datetimes."""
+    return [{**card, "createdAt": datetime.fromisoformat(card["createdAt"])} for card in listed]
+
+
+def written_at(post: Record) -> datetime:
+    return datetime.fromisoformat(post.value["createdAt"])
 
 
 def tagged_posts(network: AtprotoNetwork, author: Account, tag: str, count: int) -> list[str]:
@@ -276,20 +285,80 @@ async def test_a_dry_run_reposts_nothing_and_says_why(
 ) -> None:
     net, tag = atproto_network, word()
     author = net.create_account("author")
-    good = net.post(author, "good one", tags=[tag], langs=["en"]).uri
-    bad = net.post(author, "schlecht", tags=[tag], langs=["de"]).uri
+    net.create_record(author, "app.bsky.actor.profile", {"displayName": "Anna <b>Author</b>"}, rkey="self")
+    good = net.post(author, "good one", tags=[tag], langs=["en"])
+    bad = net.post(author, "schlecht", tags=[tag], langs=["de"])
     net.process_all()
 
+    proxy.calls.clear()
     outcome = await bot.run(
         None, "--dry-run", sources=[{"type": "hashtag", "tag": tag}], filters={"languages": ["en"]}
     )
     report = outcome.report
-    assert (report["dryRun"], report["reposted"], report["wouldRepost"]) == (True, 1, [good])
-    assert report["rejectedPosts"] == [{"uri": bad, "reason": "language"}]
+    assert (report["dryRun"], report["reposted"]) == (True, 1)
+    # Cards from the post views the run read anyway: no request more than a real run makes.
+    card = {"authorHandle": author.handle, "authorName": "Anna <b>Author</b>"}
+    assert cards(report["wouldRepost"]) == [
+        {**card, "uri": good.uri, "excerpt": f"good one #{tag}", "createdAt": written_at(good)}
+    ]
+    assert cards(report["rejectedPosts"]) == [
+        {
+            **card,
+            "uri": bad.uri,
+            "excerpt": f"schlecht #{tag}",
+            "createdAt": written_at(bad),
+            "reason": "language",
+        }
+    ]
+    assert outcome.termination == report
+    assert {nsid for _, nsid in proxy.calls} == {CREATE_SESSION, SEARCH}
     assert proxy.reposts == []
     # Nothing was taken away from the real run that follows: it reposts the same post.
     real = await bot.run(bot.workdir / f"{bot.name}.json")
     assert real.report["reposted"] == 1
+
+
+async def test_a_dry_run_of_many_long_posts_shows_cards_of_both_lists_within_the_termination_message(
+    atproto_network: AtprotoNetwork, bot: Bot, proxy: XrpcProxy
+) -> None:
+    """Posts as long as Bluesky takes, in 4-byte and 3-byte characters, with markup, by an author
+    whose name is as long as Bluesky takes: stdout has every card; the termination message, which
+    the operator reads, holds as many as fit, of both lists and both reasons, and all the counts."""
+    net, tag = atproto_network, word()
+    author = net.create_account("author")
+    net.create_record(author, "app.bsky.actor.profile", {"displayName": "名前" * 32}, rkey="self")
+    family = "\U0001f469\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # 25 bytes, one character
+    kept = [net.post(author, family * 110, tags=[tag], langs=["en"]).uri for _ in range(12)]
+    markup = '<img src=x onerror="alert(1)"> '
+    german = [net.post(author, markup + "ü" * 200, tags=[tag], langs=["de"]).uri for _ in range(12)]
+    japanese = [net.post(author, "日本語" * 90, tags=[tag], langs=["ja"]).uri for _ in range(12)]
+    net.process_all()
+
+    outcome = await bot.run(
+        None,
+        "--dry-run",
+        sources=[{"type": "hashtag", "tag": tag}],
+        filters={"languages": ["en", "ja"], "excludeWords": ["日本語"]},
+        limits={"perRun": 50, "perHour": 100},
+    )
+    report, cut = outcome.report, outcome.termination
+    assert outcome.exit_code == 0, outcome.stderr
+    assert cut is not None
+    assert len(json.dumps(cut, separators=(",", ":"), ensure_ascii=False).encode()) <= 4096
+    counts = (report["reposted"], report["rejected"])
+    assert counts == (12, {"language": 12, "excluded_word": 12}) == (cut["reposted"], cut["rejected"])
+    assert {c["uri"] for c in report["wouldRepost"]} == set(kept)
+    assert {c["uri"] for c in report["rejectedPosts"]} == set(german + japanese)
+    shown = {reason: [c for c in cut["rejectedPosts"] if c["reason"] == reason] for reason in counts[1]}
+    assert cut["wouldRepost"], "both lists and every reason have cards"
+    assert all(shown.values())
+    assert cut["wouldRepost"] == report["wouldRepost"][: len(cut["wouldRepost"])]
+    for card in [*cut["wouldRepost"], *cut["rejectedPosts"]]:
+        assert len(card["excerpt"]) <= 100
+        assert len(card["excerpt"].encode()) <= 200
+        assert card["authorName"] == "名前" * 12 + "名…"  # 80 bytes at most
+    assert {c["excerpt"] for c in cut["wouldRepost"]} == {family * 7 + "…"}  # whole families only
+    assert shown["language"][0]["excerpt"].startswith(markup)  # text, as written
 
 
 async def test_limits_take_the_freshest_first_and_leave_the_rest_for_later_runs(

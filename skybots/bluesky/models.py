@@ -42,6 +42,7 @@ class Profile(LexiconModel):
 
     did: str
     handle: str
+    display_name: str | None = None
     labels: list[Label] = Field(default_factory=list)
     viewer: ViewerState = Field(default_factory=ViewerState)
 

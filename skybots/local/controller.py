@@ -244,7 +244,8 @@ class LocalController:
             JOB, namespace, meta["name"], {"status": {"startTime": timestamp(started)}}, subresource="status"
         )
         bot = await self._get(BOT, namespace, bot_name)
-        report = await self._report(job, bot, started)
+        # What the operator would read: the report as its pod's termination message carries it.
+        report = RunReport.model_validate_json((await self._report(job, bot, started)).termination_message())
         condition = "Complete" if EXIT_CODES[report.outcome] == 0 else "Failed"
         status = {
             "completionTime": timestamp(report.finished_at),

@@ -20,6 +20,7 @@ import traceback
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import httpx
 
@@ -34,9 +35,11 @@ from skybots.reposter.dedup import Dedup
 from skybots.reposter.filters import PostFilter
 from skybots.reposter.governor import Governor
 from skybots.reposter.sources import Progress, SourceRead, read_source, source_id, unread_note
-from skybots.runs import RejectedPost, RunReport
+from skybots.runs import PostCard, RejectedPost, RunReport
 from skybots.stores.cache import Cache
 from skybots.stores.objects import ObjectStore
+
+Card = TypeVar("Card", bound=PostCard)
 
 
 class Tally:
@@ -45,7 +48,7 @@ class Tally:
     def __init__(self) -> None:
         self.candidates = self.reposted = self.duplicates = 0
         self.rejected: Counter[str] = Counter()
-        self.would_repost: list[str] = []
+        self.would_repost: list[PostCard] = []
         self.rejected_posts: list[RejectedPost] = []
         self.notes: list[str] = []
 
@@ -170,7 +173,7 @@ async def _run(
         if reason := check(candidate):
             tally.rejected[reason] += 1
             if dry_run:
-                tally.rejected_posts.append(RejectedPost(uri=candidate.uri, reason=reason))
+                tally.rejected_posts.append(_card(RejectedPost, candidate, reason=reason))
         else:
             accepted.append(candidate)
     accepted.sort(key=lambda c: c.created_at, reverse=True)  # the freshest first
@@ -195,7 +198,7 @@ async def _run(
     if left:
         tally.notes.append(f"{limit} limit reached: {len(left)} matching posts left for later runs")
     if dry_run:
-        tally.would_repost = [c.uri for c in chosen]
+        tally.would_repost = [_card(PostCard, c) for c in chosen]
         tally.reposted = len(chosen)
         return
     pending = {c.uri for c in fresh}  # what later runs must still be able to read
@@ -230,6 +233,19 @@ async def _repost(bluesky: Bluesky, dedup: Dedup, candidate: Candidate) -> bool:
         raise  # perhaps written (a timeout, a 502 after the commit): the reservation stays until viewer.repost can tell
     await dedup.record(candidate.uri, candidate.created_at.timestamp())
     return True
+
+
+def _card(kind: type[Card], candidate: Candidate, **more: str) -> Card:
+    """What a dry run's report shows of a candidate, from the post view the AppView gave (no request)."""
+    post = candidate.post
+    return kind.of(
+        candidate.uri,
+        handle=post.author.handle,
+        name=post.author.display_name or "",
+        text=candidate.text,
+        created_at=candidate.created_at,
+        **more,
+    )
 
 
 def _watermarks(reads: list[SourceRead], pending: set[str]) -> dict[str, str]:
