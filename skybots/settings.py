@@ -6,9 +6,11 @@ docs/configuration.md lists them (a test keeps that list complete).
 
 from __future__ import annotations
 
+import re
+import string
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
+from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from skybots.bluesky.egress import allowed_networks
@@ -28,6 +30,29 @@ NetworkList = Annotated[
 
 # A Kubernetes CPU quantity: "500m", "1", "1.5".
 CpuQuantity = Annotated[str, Field(pattern=r"^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$")]
+
+
+POST_LINK_FIELDS = frozenset({"handle", "did", "rkey", "uri"})
+
+
+def _post_link(template: str) -> str:
+    """A post link template the web app can fill: http(s), naming the post, no other placeholder."""
+    try:
+        fields = [
+            (name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
+        ]
+    except ValueError as error:
+        raise ValueError(f"not a link template ({error}): {template!r}") from None
+    names = {name for name, _, _ in fields if name is not None}
+    if any(spec or conversion for _, spec, conversion in fields):
+        raise ValueError(f"placeholders take no format or conversion: {template!r}")
+    if not re.match(r"https?://[^/{}]+/", template):
+        raise ValueError(f"not an http(s) URL with a host: {template!r}")
+    if unknown := names - POST_LINK_FIELDS:
+        raise ValueError(f"unknown placeholder {sorted(unknown)[0]!r}; known: {sorted(POST_LINK_FIELDS)}")
+    if not names & {"rkey", "uri"}:
+        raise ValueError(f"names no post: it needs {{rkey}} or {{uri}}: {template!r}")
+    return template
 
 
 def _millicores(quantity: str) -> float:
@@ -192,6 +217,8 @@ class ApiSettings(BotBounds):
 
     spa_dir: str | None = None
     """The web app's built files, served at /app/; unset: the build shipped in the package, if any."""
+    post_link: Annotated[str, AfterValidator(_post_link)] = "https://bsky.app/profile/{handle}/post/{rkey}"
+    """Where the web app links a post: an http(s) URL with {handle} (the DID without one), {did}, {rkey} or {uri}."""
     dev_reload: bool = False
     """Development: pages reload in the browser when a template or the stylesheet changes."""
 

@@ -370,7 +370,12 @@ async def test_state_changes_need_the_csrf_token(api: Api, alice: UserClient) ->
 async def test_without_a_session_everything_is_401(api: Api) -> None:
     client = await api.sign_in("carol")
     client.http.cookies.clear()
-    for method, path in [("GET", "/api/bots"), ("POST", "/api/bots"), ("GET", "/api/bots/news/stats")]:
+    for method, path in [
+        ("GET", "/api/bots"),
+        ("POST", "/api/bots"),
+        ("GET", "/api/bots/news/stats"),
+        ("GET", "/api/config"),
+    ]:
         assert (await client.request(method, path, json={})).status_code == 401
 
 

@@ -78,3 +78,23 @@ def test_no_run_may_outlive_the_claims_it_holds_on_posts(monkeypatch: pytest.Mon
     keys = {name.removeprefix("SKYBOTS_").lower(): value for name, value in platform_keys().items()}
     with pytest.raises(ValueError, match="deadline_seconds"):
         ReposterSettings.model_validate({**keys, "app_password": "x", "deadline_seconds": 900})
+
+
+@pytest.mark.parametrize(
+    ("link", "why"),
+    [
+        ("javascript:alert(1)//{rkey}", "not an http"),
+        ("https://{handle}.example/post/{rkey}", "not an http"),
+        ("https://bsky.app/profile/{handle}", "needs {rkey} or {uri}"),
+        ("https://bsky.app/profile/{handle}/post/{cid}", "unknown placeholder 'cid'"),
+        ("https://bsky.app/profile/{handle!r}/post/{rkey}", "no format or conversion"),
+        ("https://bsky.app/profile/{handle/post/{rkey}", "not a link template"),
+    ],
+)
+def test_a_post_link_the_web_app_could_not_fill_safely_is_refused_at_start(
+    link: str, why: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKYBOTS_POST_LINK", link)
+    with pytest.raises(ValueError, match="post_link") as refused:
+        ApiSettings()
+    assert why in str(refused.value)

@@ -4,11 +4,13 @@ nothing twice, and stopping it leaves no process and no port behind."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import threading
+import urllib.parse
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +33,7 @@ from tests.support.operator import eventually
 from tests.support.processes import free_port, port_is_free
 from tests.support.reposter import reposted_by
 from tests.support.services import readable_tokens
+from tests.support.xrpc_proxy import xrpc_proxy
 
 
 async def test_a_local_bot_reposts_survives_a_restart_and_reposts_nothing_twice(
@@ -140,6 +143,60 @@ async def test_a_catastrophic_pattern_neither_gets_in_nor_stalls_the_runtime(
         seen = reposted_by(network, bot, [kept, missed])
         assert seen[kept]
         assert not seen[missed]
+
+
+async def test_a_preview_is_not_there_while_it_runs_then_shows_cards_that_link_to_the_local_appview(
+    atproto_network: AtprotoNetwork, tmp_path: Path
+) -> None:
+    """What the web app does: POST preview, GET /runs/{job} (404 while the run is held at its search),
+    then the cards; GET /api/config says where a card links, and that link shows the post."""
+    network = atproto_network
+    tag = "preview" + uuid.uuid4().hex[:8]
+    author, bot = network.create_account("poster"), network.create_account("previewbot")
+    network.create_record(author, "app.bsky.actor.profile", {"displayName": "Pat Poster"}, rkey="self")
+    kept = network.post(author, '<img src=x onerror="alert(1)"> bold', tags=[tag], langs=["en"])
+    skipped = network.post(author, f"#{tag} only in the text", langs=["en"])  # no tag facet: not_tagged
+    network.process_all()
+    link = f"{network.appview_url}/xrpc/app.bsky.feed.getPostThread?uri={{uri}}"
+    searched, release = asyncio.Event(), asyncio.Event()
+
+    async def held() -> None:
+        searched.set()
+        await release.wait()
+
+    async with xrpc_proxy(network.pds_url) as proxy:
+        args = live_hashtag_bot(network, bot, tag, service=proxy.url)
+        password = network.create_app_password(bot)
+        async with skybots_dev(
+            tmp_path / "state", *args, password=password, settings={"SKYBOTS_POST_LINK": link}
+        ) as dev:
+            assert (await dev.client.get("/api/config")).json() == {"postLink": link}
+            proxy.hold("app.bsky.feed.searchPosts", held)
+            started = await dev.client.post("/api/bots/my-bot/preview")
+            assert started.status_code == 202, started.text
+            job = started.json()["job"]
+            await asyncio.wait_for(searched.wait(), 60)
+            assert (await dev.client.get(f"/api/bots/my-bot/runs/{job}")).status_code == 404  # not yet
+            release.set()
+
+            async def collected() -> dict[str, Any] | None:
+                answer = await dev.client.get(f"/api/bots/my-bot/runs/{job}")
+                return answer.json() if answer.status_code == 200 else None
+
+            run = await eventually(collected, seconds=60, what="the preview collected")
+            cards = {"authorHandle": author.handle, "authorName": "Pat Poster"}
+            assert run["dryRun"] is True
+            assert [{**c, "createdAt": None} for c in run["wouldRepost"]] == [
+                {**cards, "uri": kept.uri, "excerpt": kept.value["text"], "createdAt": None}
+            ]
+            assert [(c["uri"], c["excerpt"], c["reason"]) for c in run["rejectedPosts"]] == [
+                (skipped.uri, skipped.value["text"], "not_tagged")
+            ]
+    assert proxy.reposts == []
+    filled = link.replace("{uri}", urllib.parse.quote(kept.uri, safe=""))  # as the web app fills it
+    async with httpx.AsyncClient() as client:
+        thread = (await client.get(filled)).json()["thread"]["post"]
+    assert (thread["uri"], thread["record"]["text"]) == (kept.uri, kept.value["text"])
 
 
 async def test_the_local_sign_in_exists_only_in_the_local_runtime(tmp_path: Path) -> None:

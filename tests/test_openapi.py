@@ -34,6 +34,7 @@ OPERATION_IDS = {
     ("GET", "/api/account/bots.yaml"): "exportBots",
     ("DELETE", "/api/account"): "deleteAccount",
     ("GET", "/api/me"): "getMe",
+    ("GET", "/api/config"): "getAppConfig",
     ("POST", "/auth/logout"): "signOut",
 }
 

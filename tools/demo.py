@@ -81,6 +81,8 @@ def main() -> int:
             threading.Thread(target=post_forever, args=(network, authors, stop), daemon=True).start()
             env = {**os.environ, "SKYBOTS_DATA_DIR": str(state)}
             env["SKYBOTS_APP_PASSWORD"] = network.create_app_password(bot)
+            # Post cards link to the local AppView's view of a post: bsky.app knows none of them.
+            env["SKYBOTS_POST_LINK"] = f"{network.appview_url}/xrpc/app.bsky.feed.getPostThread?uri={{uri}}"
             port = PORT if port_is_free(PORT) else free_port()
             dev = subprocess.Popen(
                 [ROOT / ".venv" / "bin" / "skybots", "dev", "--port", str(port), "--bot-handle", bot.handle,

@@ -24,6 +24,7 @@ from skybots import __version__
 from skybots.api import (
     account,
     alerts,
+    app_config,
     bots,
     local_sign_in,
     mail_events,
@@ -156,6 +157,7 @@ def create_app(
     mail_events.register(events, app)
     app.include_router(bots.router)
     app.include_router(account.router)
+    app.include_router(app_config.router)
     app.include_router(pages.router(settings, local_sign_in=local_runtime))
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(BodyLimit)

@@ -24,15 +24,18 @@ SKYBOTS = Path(sys.executable).parent / "skybots"
 ASKED_ONLY = ("--bot-schedule", "0 0 1 1 *")
 
 
-def live_hashtag_bot(network: AtprotoNetwork, bot: Account, tag: str) -> tuple[str, ...]:
-    """`skybots dev`'s arguments for a bot that reposts `tag` as `bot`, for real, when asked."""
+def live_hashtag_bot(
+    network: AtprotoNetwork, bot: Account, tag: str, service: str | None = None
+) -> tuple[str, ...]:
+    """`skybots dev`'s arguments for a bot that reposts `tag` as `bot`, for real, when asked
+    (through `service`, a proxy before the network's PDS, when given)."""
     return (
         "--bot-handle",
         bot.handle,
         "--bot-tag",
         tag,
         "--bot-service",
-        network.pds_url,
+        service or network.pds_url,
         "--live",
         *ASKED_ONLY,
     )
@@ -61,10 +64,20 @@ class Dev:
 
 @asynccontextmanager
 async def skybots_dev(
-    data_dir: Path, *args: str, password: str, redis_url: str | None = None
+    data_dir: Path,
+    *args: str,
+    password: str,
+    redis_url: str | None = None,
+    settings: dict[str, str] | None = None,
 ) -> AsyncIterator[Dev]:
+    """`skybots dev` with `args`, and `settings` (SKYBOTS_* variables) in its environment."""
     port = free_port()
-    env = {**os.environ, "SKYBOTS_DATA_DIR": str(data_dir), "SKYBOTS_APP_PASSWORD": password}
+    env = {
+        **os.environ,
+        **(settings or {}),
+        "SKYBOTS_DATA_DIR": str(data_dir),
+        "SKYBOTS_APP_PASSWORD": password,
+    }
     env.pop("SKYBOTS_REDIS_URL", None)
     env.pop("REDIS_URL", None)
     if redis_url:

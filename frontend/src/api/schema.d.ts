@@ -262,6 +262,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** App Config */
+        get: operations["getAppConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/logout": {
         parameters: {
             query?: never;
@@ -314,6 +331,17 @@ export interface components {
              * @description Your email address, typed as the app shows it: nothing is deleted unless it matches.
              */
             confirm: string;
+        };
+        /**
+         * AppConfig
+         * @description The platform's settings the web app reads.
+         */
+        AppConfig: {
+            /**
+             * Postlink
+             * @description Where a post card links: a URL template with {handle} (the DID when the author has none), {did}, {rkey} and {uri}, each to be filled in URL-encoded (SKYBOTS_POST_LINK).
+             */
+            postLink: string;
         };
         /**
          * AuthorFilter
@@ -879,6 +907,42 @@ export interface components {
             maxPages: number;
         };
         /**
+         * PostCard
+         * @description What the web app shows of a post a dry run judged: who wrote it, a little of it, when.
+         *
+         *     Cut to fit: a card is at most a few hundred bytes whatever the post holds (`post_card`).
+         */
+        PostCard: {
+            /**
+             * Uri
+             * @description at:// URI of the post.
+             */
+            uri: string;
+            /**
+             * Authorhandle
+             * @description The author's handle; empty when the AppView had no valid one (link by the DID in the URI).
+             * @default
+             */
+            authorHandle: string;
+            /**
+             * Authorname
+             * @description The author's display name, shortened.
+             * @default
+             */
+            authorName: string;
+            /**
+             * Excerpt
+             * @description The start of the post's text, on one line, cut on a character boundary with an ellipsis.
+             * @default
+             */
+            excerpt: string;
+            /**
+             * Createdat
+             * @description When it was posted (the earlier of its createdAt and when the AppView saw it).
+             */
+            createdAt?: string | null;
+        };
+        /**
          * Problem
          * @description Why a request was refused.
          */
@@ -897,8 +961,31 @@ export interface components {
              */
             uri: string;
             /**
+             * Authorhandle
+             * @description The author's handle; empty when the AppView had no valid one (link by the DID in the URI).
+             * @default
+             */
+            authorHandle: string;
+            /**
+             * Authorname
+             * @description The author's display name, shortened.
+             * @default
+             */
+            authorName: string;
+            /**
+             * Excerpt
+             * @description The start of the post's text, on one line, cut on a character boundary with an ellipsis.
+             * @default
+             */
+            excerpt: string;
+            /**
+             * Createdat
+             * @description When it was posted (the earlier of its createdAt and when the AppView saw it).
+             */
+            createdAt?: string | null;
+            /**
              * Reason
-             * @description The filter that rejected it.
+             * @description The filter that rejected it: a stable code (skybots.reposter.filters.Rejection).
              */
             reason: string;
         };
@@ -910,7 +997,7 @@ export interface components {
             /**
              * Version
              * @description Format version of the report.
-             * @default 1
+             * @default 2
              */
             version: number;
             /**
@@ -982,12 +1069,12 @@ export interface components {
             logins: number;
             /**
              * Wouldrepost
-             * @description In a dry run: the at:// URIs that would have been reposted (may be cut short to fit).
+             * @description In a dry run: the posts that would have been reposted, freshest first (may be cut short to fit: `reposted` counts them all).
              */
-            wouldRepost?: string[];
+            wouldRepost?: components["schemas"]["PostCard"][];
             /**
              * Rejectedposts
-             * @description In a dry run: every candidate the filters turned down, and why (may be cut short to fit).
+             * @description In a dry run: every candidate the filters turned down, and why (may be cut short to fit: `rejected` counts them all).
              */
             rejectedPosts?: components["schemas"]["RejectedPost"][];
             /**
@@ -2193,6 +2280,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Invalid"];
+                };
+            };
+        };
+    };
+    getAppConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppConfig"];
+                };
+            };
+            /** @description Not signed in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };
