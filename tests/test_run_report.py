@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from skybots.reposter.filters import Rejection
 from skybots.runs import (
     ELLIPSIS,
     EXCERPT_BYTES,
@@ -20,6 +21,7 @@ from skybots.runs import (
     shorten,
 )
 from skybots.stores.runs import RunRecord
+from tests.support.manifests import ROOT
 
 STARTED = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 FAMILY = "\U0001f469\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # one emoji, 7 code points, 25 bytes
@@ -225,3 +227,9 @@ def test_runs_recorded_before_cards_are_still_read() -> None:
     record = RunRecord.model_validate(old)
     assert record.would_repost == [PostCard(uri=uri(1))]
     assert record.rejected_posts == [RejectedPost(uri=uri(2), reason="language")]
+
+
+def test_the_web_app_has_words_for_every_reason_a_run_gives() -> None:
+    """The codes are stable metric labels; the app turns them into words (an unknown one shows as its code)."""
+    words = json.loads((ROOT / "frontend" / "src" / "locales" / "en.json").read_text())["reasons"]
+    assert set(words) == {reason.value for reason in Rejection}

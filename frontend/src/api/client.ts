@@ -14,6 +14,9 @@ export type RunRecord = components['schemas']['RunRecord']
 export type Stats = components['schemas']['Stats']
 export type Bucket = components['schemas']['Bucket']
 export type Condition = components['schemas']['Condition']
+export type PostCard = components['schemas']['PostCard']
+export type RejectedPost = components['schemas']['RejectedPost']
+export type AppConfig = components['schemas']['AppConfig']
 export type StatsRange = Stats['range']
 export type Api = Client<paths>
 
