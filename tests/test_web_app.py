@@ -1,6 +1,7 @@
 """The web app in Debian's Chromium against `skybots dev` on Bluesky's reference network: a signed-out
 visit to a bot page leads to sign-in and back; the bot page's chart paints the reposts a real run
-made; pause, resume and run now work; the overview shows the bot in words; a bot made through the
+made; a preview lists the posts it skips with their reasons, as post cards (markup shown as text, a
+link to the local AppView's view of the post); pause, resume and run now work; the overview shows the bot in words; a bot made through the
 form (a bad hashtag refused at its field first), an edit that crosses a change made elsewhere (409,
 reload, save); its schedule in words; deleting it after typing its name; the account page (a mail
 switch saved, the bots downloaded as YAML); the theme switch and sign-out; and last, signed in
@@ -48,9 +49,20 @@ async def test_a_bot_owner_signs_in_and_watches_their_bot(
     posts(network, author, tag, 3)
     args = live_hashtag_bot(network, bot, tag)
 
-    async with skybots_dev(tmp_path / "state", *args, password=password) as dev:
+    # Post cards link to the local AppView's view of a post (bsky.app knows none of these).
+    link = {"SKYBOTS_POST_LINK": f"{network.appview_url}/xrpc/app.bsky.feed.getPostThread?uri={{uri}}"}
+
+    async with skybots_dev(tmp_path / "state", *args, password=password, settings=link) as dev:
         last = await dev.finished("my-bot", await dev.run_now("my-bot"))
         assert (last["outcome"], last["reposted"]) == ("succeeded", 3)
+        # What the preview skips, with its reasons: a reply, and a post with the tag only in its
+        # text, and markup the page must show as text.
+        thread = network.post(author, "a thread starts here")
+        network.post(author, "a reply", tags=[tag], langs=["en"], reply_to=thread)
+        network.post(
+            author, f'<img src=x onerror="window.pwned=1"> <b>#{tag}</b> in the text only', langs=["en"]
+        )
+        network.process_all()
 
         browser = await asyncio.create_subprocess_exec(
             NODE,

@@ -99,6 +99,41 @@ try {
     await page.locator('[data-test="runs"] tbody tr').filter({ hasText: 'succeeded' }).first().waitFor()
   })
 
+  await step('preview lists the posts the bot skips, with their reasons in words, as post cards', async () => {
+    const runs = '[data-test="runs"] tbody tr'
+    const before = await page.locator(runs).count()
+    const posted = page.waitForResponse((response) => response.request().method() === 'POST' && new URL(response.url()).pathname === `/api/bots/${bot}/preview`)
+    await page.locator('[data-test="preview-start"]').click()
+    const { job } = await (await posted).json()
+    // Until the run is collected, the app's GET of it is a 404: expected, those before this line too.
+    const notYet = `404 GET /api/bots/${bot}/runs/${job}`
+    refusals.add(notYet)
+    problems.splice(0, problems.length, ...problems.filter((problem) => problem !== notYet))
+    const skipped = page.locator('[data-test="skipped"] [data-test="post-card"]')
+    await skipped.filter({ hasText: 'A reply' }).waitFor({ timeout: 60_000 })
+    const card = skipped.filter({ hasText: 'The hashtag is only in the text, not tagged' })
+    const excerpt = (await card.locator('[data-test="post-excerpt"]').textContent()).trim()
+    if (!excerpt.startsWith('<img src=x onerror="window.pwned=1"> <b>#')) throw new Error(`excerpt ${excerpt}`)
+    if ((await card.locator('img, b').count()) || (await page.evaluate(() => window.pwned))) throw new Error('a post was rendered as HTML')
+    await page.locator('[data-test="would-repost"]', { hasText: 'Nothing new to repost.' }).waitFor()
+    const link = card.locator('[data-test="post-link"]')
+    if ((await link.getAttribute('target')) !== '_blank' || (await link.getAttribute('rel')) !== 'noopener noreferrer') throw new Error('the link does not open safely')
+    // It leads to the local AppView's view of that post.
+    const shown = await page.context().request.get(await link.getAttribute('href'))
+    const { post } = (await shown.json()).thread
+    if (post.record.text !== excerpt) throw new Error(`the link shows ${JSON.stringify(post.record.text)}`)
+    // The page settles: the runs table shows the preview, a dry run.
+    await page.waitForFunction(([runs, count]) => document.querySelectorAll(runs).length === count, [runs, before + 1])
+    await page.locator(runs).filter({ hasText: 'dry run' }).first().waitFor()
+  })
+
+  await shots('preview')
+
+  await step('closing the preview', async () => {
+    await page.locator('[data-test="preview-close"]').click()
+    await page.waitForFunction(() => document.querySelector('[data-test="preview"]') === null)
+  })
+
   await step('a run started from outside the page shows up on the open bot page, without a reload', async () => {
     const rows = '[data-test="runs"] tbody tr'
     const before = await page.locator(rows).count()

@@ -44,6 +44,9 @@ describe('a post card', () => {
     const noHandle = mountInApp(PostCard, { post: card({ authorHandle: '', authorName: '' }), linkTemplate: BSKY })
     expect(noHandle.find('a').attributes('href')).toBe(`https://bsky.app/profile/${encodeURIComponent(DID)}/post/3lzzabc123`)
     expect(noHandle.find('[data-test="post-author"]').text()).toBe(DID)
+    const noName = mountInApp(PostCard, { post: card({ authorName: '' }), linkTemplate: BSKY })
+    expect(noName.find('header').text().match(/alice\.bsky\.social/g)).toEqual(['alice.bsky.social'])
+    expect(noName.find('[data-test="post-author"]').text()).toBe('@alice.bsky.social')
   })
 
   it('links the local AppView\'s view of the post in skybots dev, its URI encoded', () => {
