@@ -191,6 +191,21 @@ describe('starting a preview', () => {
     scope.stop()
   })
 
+  it('gives up when no run is collected in time, and says so', async () => {
+    server = await apiServer(previewApi(1000))
+    const scope = effectScope()
+    const preview = scope.run(() => usePreview(() => 'news', createApi({ baseUrl: server!.url, onUnauthorized: () => undefined }), 5, 30))!
+    await preview.start()
+    await until(() => preview.late.value)
+    expect(preview.running.value).toBe(false)
+    const asked = server.requests.length
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(server.requests.length).toBe(asked)
+    const shown = mountInApp(PreviewResult, { running: false, late: true, result: null, error: null, linkTemplate: null })
+    expect(shown.find('[data-test="preview-late"]').text()).toContain('has not finished after 15 minutes')
+    scope.stop()
+  })
+
   it('stops asking when the page goes', async () => {
     server = await apiServer(previewApi(1000))
     const scope = effectScope()

@@ -7,20 +7,25 @@ import { api } from '@/api'
 import { apiError, data, type Api, type RunRecord } from '@/api/client'
 
 export const PREVIEW_POLL_MS = 2000
+/** A run ends within its deadline (10 minutes) and is collected soon after: past this, something is wrong. */
+export const PREVIEW_GIVE_UP_MS = 15 * 60_000
 
-export function usePreview(name: () => string, client: Api = api, every = PREVIEW_POLL_MS) {
+export function usePreview(name: () => string, client: Api = api, every = PREVIEW_POLL_MS, giveUp = PREVIEW_GIVE_UP_MS) {
   const job = ref<string | null>(null)
   const result = ref<RunRecord | null>(null)
   const error = ref<unknown>(null)
   const postLink = ref<string | null>(null)
-  const running = computed(() => job.value !== null && result.value === null && error.value === null)
+  /** No run collected within `giveUp` ms: the asking stopped. */
+  const late = ref(false)
+  const running = computed(() => job.value !== null && result.value === null && error.value === null && !late.value)
   let timer: ReturnType<typeof setTimeout> | undefined
+  let deadline = 0
   let stopped = false
 
   async function start(): Promise<void> {
     if (running.value) return
-    clearTimeout(timer)
-    job.value = result.value = error.value = null
+    reset()
+    deadline = Date.now() + giveUp
     try {
       const config = postLink.value ? null : data(client.GET('/api/config'))
       const started = await data(client.POST('/api/bots/{name}/preview', { params: { path: { name: name() } } }))
@@ -38,7 +43,8 @@ export function usePreview(name: () => string, client: Api = api, every = PREVIE
     const path = { name: name(), job: started }
     const { data: run, error: refusal, response } = await client.GET('/api/bots/{name}/runs/{job}', { params: { path } })
     if (job.value !== started) return // a newer preview, or another bot's page
-    if (response.status === 404) timer = setTimeout(() => void collected(started).catch((caught: unknown) => (error.value = caught)), every)
+    if (response.status === 404 && Date.now() > deadline) late.value = true
+    else if (response.status === 404) timer = setTimeout(() => void collected(started).catch((caught: unknown) => (error.value = caught)), every)
     else if (!response.ok) error.value = apiError(response, refusal)
     else result.value = run ?? null
   }
@@ -46,11 +52,12 @@ export function usePreview(name: () => string, client: Api = api, every = PREVIE
   function reset(): void {
     clearTimeout(timer)
     job.value = result.value = error.value = null
+    late.value = false
   }
 
   onScopeDispose(() => {
     stopped = true
     clearTimeout(timer)
   })
-  return { job, result, error, postLink, running, start, reset }
+  return { job, result, error, postLink, late, running, start, reset }
 }
