@@ -23,6 +23,7 @@ TERMINATION_MESSAGE_LIMIT = 4096
 EXCERPT_CHARACTERS, EXCERPT_BYTES = 100, 200
 NAME_CHARACTERS, NAME_BYTES = 40, 80
 ELLIPSIS = "\u2026"
+_ELLIPSIS_BYTES = len(ELLIPSIS.encode())
 REPORT_VERSION = 2  # 2: the dry-run lists hold post cards, not bare URIs
 
 # The reposter's exit code tells the outcome even when no report could be written.
@@ -39,7 +40,7 @@ EXIT_CODES: dict[str, int] = {
 class PostCard(WireModel):
     """What the web app shows of a post a dry run judged: who wrote it, a little of it, when.
 
-    Cut to fit: a card is at most a few hundred bytes whatever the post holds (`post_card`).
+    Cut to fit: a card is at most a few hundred bytes whatever the post holds (`PostCard.of`).
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -136,34 +137,36 @@ class RunReport(WireModel):
         bare = self.model_copy(update={"would_repost": [], "rejected_posts": []})
         while (over := len(_json(bare)) - TERMINATION_MESSAGE_LIMIT) > 0 and bare.message:
             size = len(bare.message.encode())
-            shorter = shorten(bare.message, len(bare.message) - 1, size - over) if size > over + 3 else ""
+            shorter = (
+                shorten(bare.message, len(bare.message) - 1, size - over)
+                if size > over + _ELLIPSIS_BYTES
+                else ""
+            )
             bare = bare.model_copy(update={"message": shorter})
-        room = TERMINATION_MESSAGE_LIMIT - len(_json(bare))
+        cards = self._cards_within(TERMINATION_MESSAGE_LIMIT - len(_json(bare)))
+        return _json(bare.model_copy(update=cards)).decode()
+
+    def _cards_within(self, room: int) -> dict[str, list[Any]]:
+        """The dry-run lists cut to `room` bytes of JSON, in turns (see `termination_message`)."""
         by_reason: dict[str, list[int]] = {}
         for index, post in enumerate(self.rejected_posts):
             by_reason.setdefault(post.reason, []).append(index)
-        in_turns = [
-            index
-            for turn in itertools.zip_longest(*by_reason.values())
-            for index in turn
-            if index is not None
-        ]
+        in_turns = [n for turn in itertools.zip_longest(*by_reason.values()) for n in turn if n is not None]
         queues = {"would_repost": list(range(len(self.would_repost)))[::-1], "rejected_posts": in_turns[::-1]}
         kept: dict[str, set[int]] = {listing: set() for listing in queues}
         while open_queues := [listing for listing, queue in queues.items() if queue]:
             for listing in open_queues:
-                index = queues[listing][-1]
-                cost = len(_json(getattr(self, listing)[index])) + bool(kept[listing])  # and its comma
+                card = getattr(self, listing)[queues[listing][-1]]
+                cost = len(_json(card)) + bool(kept[listing])  # and a comma after the first
                 if cost > room:
-                    queues[listing].clear()
+                    queues[listing].clear()  # its next card does not fit: no more of this list
                     continue
                 room -= cost
                 kept[listing].add(queues[listing].pop())
-        cards = {
+        return {
             listing: [card for n, card in enumerate(getattr(self, listing)) if n in indexes]
             for listing, indexes in kept.items()
         }
-        return _json(bare.model_copy(update=cards)).decode()
 
 
 def shorten(text: str, characters: int, max_bytes: int) -> str:
@@ -172,7 +175,7 @@ def shorten(text: str, characters: int, max_bytes: int) -> str:
     letter, an emoji sequence or a flag)."""
     if len(text) <= characters and len(text.encode()) <= max_bytes:
         return text
-    cut, size = 0, len(ELLIPSIS.encode())
+    cut, size = 0, _ELLIPSIS_BYTES
     while cut < characters - 1 and (size := size + len(text[cut].encode())) <= max_bytes:
         cut += 1
     while cut and _inside_a_character(text, cut):

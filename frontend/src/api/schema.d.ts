@@ -910,7 +910,7 @@ export interface components {
          * PostCard
          * @description What the web app shows of a post a dry run judged: who wrote it, a little of it, when.
          *
-         *     Cut to fit: a card is at most a few hundred bytes whatever the post holds (`post_card`).
+         *     Cut to fit: a card is at most a few hundred bytes whatever the post holds (`PostCard.of`).
          */
         PostCard: {
             /**
