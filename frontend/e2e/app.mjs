@@ -247,8 +247,22 @@ try {
     if (elsewhere.status !== 200) throw new Error(`the change elsewhere: ${elsewhere.status}`)
     await page.locator('[data-test="save"]').click()
     await page.locator('[data-test="conflict"]').waitFor()
+    // The reload's read is held: meanwhile the offer stays and the old version takes no typing.
+    let release
+    const held = new Promise((resolve) => (release = resolve))
+    const hold = async (route) => {
+      if (route.request().method() === 'GET') await held
+      await route.continue()
+    }
+    await page.route('**/api/bots/form-bot', hold)
+    const reading = page.waitForRequest((request) => request.method() === 'GET' && new URL(request.url()).pathname === '/api/bots/form-bot')
     await page.locator('[data-test="reload"]').click()
-    await page.waitForFunction(() => document.querySelector('[data-test="conflict"]') === null)
+    await reading
+    if (!(await page.locator('[data-test="conflict"]').isVisible())) throw new Error('the offer to reload went before the reload came')
+    if (await input('description').evaluate((field) => (field.focus(), document.activeElement === field))) throw new Error('the form took the focus while it was being replaced')
+    release()
+    await page.locator('[data-test="conflict"]').waitFor({ state: 'detached' })
+    await page.unroute('**/api/bots/form-bot', hold)
     if ((await input('description').inputValue()) !== 'changed elsewhere') throw new Error('the reload did not show the change')
     await input('description').fill('edited')
     await page.locator('[data-test="save"]').click()

@@ -46,17 +46,18 @@ export function useBotForm(editing: () => string | undefined) {
     error.value = null
   }
 
+  /** Read the bot into the form. What the page says (a 409's offer to reload) stays until the new version is in. */
   async function load(): Promise<void> {
     const name = editing()
-    clearProblems()
     touched.value = new Set()
     tried.value = false
-    if (name === undefined) return
+    if (name === undefined) return clearProblems()
     loading.value = true
     try {
       const bot = await store.load(name)
       form.value = formOf(bot.name, bot.spec)
       resourceVersion.value = bot.resourceVersion
+      clearProblems()
     } catch (caught) {
       error.value = caught
     } finally {
