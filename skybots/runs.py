@@ -13,7 +13,7 @@ import unicodedata
 from datetime import datetime
 from typing import Any, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from skybots.bots import RunOutcome, WireModel
 
@@ -116,6 +116,13 @@ class RunReport(WireModel):
     """In a dry run: the posts that would have been reposted, freshest first (may be cut short to fit: `reposted` counts them all)."""
     rejected_posts: list[RejectedPost] = Field(default_factory=list)
     """In a dry run: every candidate the filters turned down, and why (may be cut short to fit: `rejected` counts them all)."""
+
+    @field_validator("message", mode="before")
+    @classmethod
+    def _writable(cls, value: Any) -> Any:
+        """A message may quote a server's error, whose JSON can escape a lone surrogate: replaced,
+        so that the report of the run can still be written."""
+        return value.encode(errors="replace").decode() if isinstance(value, str) else value
 
     @property
     def duration_seconds(self) -> float:

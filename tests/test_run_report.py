@@ -130,6 +130,11 @@ def test_text_utf8_cannot_carry_is_replaced_so_the_report_can_still_be_written()
     assert cut(report([shown], []))["wouldRepost"][0]["excerpt"] == "bad ? half"
 
 
+def test_a_message_quoting_a_lone_surrogate_still_makes_a_report() -> None:
+    """A PDS's error message is quoted in the run's message; its JSON can carry a lone surrogate."""
+    assert cut(report([], [], message="Bluesky said: \ud800!"))["message"] == "Bluesky said: ?!"
+
+
 def test_the_termination_message_holds_every_card_when_they_fit() -> None:
     would = [card(n) for n in range(3)]
     rejected = [card(10 + n, reason="language") for n in range(3)]
