@@ -1,8 +1,9 @@
 /**
  * When a bot runs next: its cron schedule (the five fields the API accepts, macros, names) read in
  * its time zone. The API has validated the schedule; what this cannot read gives no next run.
+ * Wall-clock times come from the browser's Intl API (no date library on the first route): minutes
+ * and hours step in absolute time, days and months on the calendar, as cron does across DST.
  */
-import { DateTime } from 'luxon'
 
 export const MACROS: Record<string, string> = {
   '@yearly': '0 0 1 1 *',
@@ -45,6 +46,46 @@ function cronFields(schedule: string): string[] | null {
 /** Whether every field of the schedule is one cron reads (values in range, ranges in order, steps above 0). */
 export const readsCron = (schedule: string): boolean => cronFields(schedule) !== null
 
+/** A moment's wall clock in a time zone, and that zone's offset from UTC then (minutes). */
+interface Wall {
+  year: number
+  month: number
+  day: number
+  hour: number
+  minute: number
+  weekday: number
+  offset: number
+}
+
+function clock(zone: string): (instant: number) => Wall {
+  const format = new Intl.DateTimeFormat('en-US', {
+    timeZone: zone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+  })
+  return (instant) => {
+    const part: Record<string, number> = {}
+    for (const { type, value } of format.formatToParts(instant)) part[type] = Number(value)
+    const [year, month, day, hour, minute] = [part.year!, part.month!, part.day!, part.hour!, part.minute!]
+    const local = Date.UTC(year, month - 1, day, hour, minute)
+    return { year, month, day, hour, minute, weekday: new Date(local).getUTCDay(), offset: Math.round((local - Math.floor(instant / 60_000) * 60_000) / 60_000) }
+  }
+}
+
+/** The instant of a wall-clock time (a day's or a month's first minute): a time in a DST gap moves forward. */
+function instantOf(wall: (instant: number) => Wall, local: number, offset: number): number {
+  let guess = local - offset * 60_000
+  const second = wall(guess).offset
+  if (second === offset) return guess
+  guess -= (second - offset) * 60_000
+  const third = wall(guess).offset
+  return second === third ? guess : local - Math.min(second, third) * 60_000
+}
+
 /** The next `count` run times after `after`, or [] when the schedule is not one this reads. */
 export function nextRuns(schedule: string, timeZone: string | null | undefined, after: Date, count = 1): Date[] {
   const fields = cronFields(schedule)
@@ -55,26 +96,32 @@ export function nextRuns(schedule: string, timeZone: string | null | undefined, 
   // Cron's rule: when both day fields are restricted, a day matching either one runs.
   const anyDay = fields[2] === '*' || fields[2] === '?'
   const anyWeekday = fields[4] === '*' || fields[4] === '?'
-  const dayMatches = (moment: DateTime): boolean => {
+  const dayMatches = (moment: Wall): boolean => {
     const byDay = days!.has(moment.day)
-    const byWeekday = weekdays!.has(moment.weekday % 7)
+    const byWeekday = weekdays!.has(moment.weekday)
     return anyDay ? byWeekday : anyWeekday ? byDay : byDay || byWeekday
   }
-  const zone = timeZone || 'UTC'
-  let moment = DateTime.fromJSDate(after, { zone }).startOf('minute').plus({ minutes: 1 })
-  if (!moment.isValid) return []
+  let wall: (instant: number) => Wall
+  try {
+    wall = clock(timeZone || 'UTC')
+  } catch {
+    return [] // a time zone this browser does not know
+  }
+  if (Number.isNaN(after.getTime())) return []
+  let instant = Math.floor(after.getTime() / 60_000) * 60_000 + 60_000
   const runs: Date[] = []
-  const limit = moment.plus({ years: 5 })
-  while (runs.length < count && moment < limit) {
-    if (!months!.has(moment.month)) moment = moment.startOf('month').plus({ months: 1 })
-    else if (!dayMatches(moment)) moment = moment.startOf('day').plus({ days: 1 })
+  const limit = instant + 5 * 366 * 86_400_000
+  while (runs.length < count && instant < limit) {
+    const moment = wall(instant)
+    if (!months!.has(moment.month)) instant = instantOf(wall, Date.UTC(moment.year, moment.month, 1), moment.offset)
+    else if (!dayMatches(moment)) instant = instantOf(wall, Date.UTC(moment.year, moment.month - 1, moment.day + 1), moment.offset)
     // To the next hour by adding minutes: the start of an hour a DST change repeats or cuts into (Lord
-    // Howe's half hour) can lie before `moment`, and going back there would loop for ever.
-    else if (!hours!.has(moment.hour)) moment = moment.plus({ minutes: 60 - moment.minute })
-    else if (!minutes!.has(moment.minute)) moment = moment.plus({ minutes: 1 })
+    // Howe's half hour) can lie before `instant`, and going back there would loop for ever.
+    else if (!hours!.has(moment.hour)) instant += (60 - moment.minute) * 60_000
+    else if (!minutes!.has(moment.minute)) instant += 60_000
     else {
-      runs.push(moment.toJSDate())
-      moment = moment.plus({ minutes: 1 })
+      runs.push(new Date(instant))
+      instant += 60_000
     }
   }
   return runs
