@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Reinstall whenever the project's dependencies or their lock change.
 PY_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 
-.PHONY: help demo install test lint typecheck pytest crd css css-watch lock benchmark-operator benchmark-api benchmark-reposter e2e-kind app app-client app-check
+.PHONY: help demo install test lint typecheck pytest crd css css-watch lock benchmark-operator benchmark-api benchmark-reposter benchmark-web e2e-kind app app-client app-check
 
 help:
 	@echo "make demo                 the platform on this machine: a local Bluesky network, a bot reposting on it"
@@ -20,6 +20,7 @@ help:
 	@echo "make benchmark-operator   the operator scale benchmark (prints a table)"
 	@echo "make benchmark-api        the API's read path under 200 requests a second (prints a table)"
 	@echo "make benchmark-reposter   a reposter run against the SDK's, on the local Bluesky network (prints a table)"
+	@echo "make benchmark-web        the web app: JS and CSS gzip per route, time to a painted bot page in Chromium (prints a table)"
 	@echo "make postman              the OpenAPI document and a Postman collection, into build/"
 	@echo "make lock                 re-resolve the Python dependencies into requirements.lock"
 
@@ -66,6 +67,10 @@ benchmark-api: install
 benchmark-reposter: install test-services
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
 	$(BIN)/python benchmarks/reposter_cold_run.py
+
+# Builds the app itself (with Vite's manifest, into a scratch folder) and serves that build.
+benchmark-web: install system-packages
+	$(BIN)/python benchmarks/web_app.py
 
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

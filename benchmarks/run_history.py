@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 NAMESPACE = "skybots"
 PAGE = 20
 ALONE = 60  # requests sent one by one to the API on moto
-BOT = {
+BOT: dict[str, Any] = {
     "name": "bench",
     "appPassword": "bench-pass",
     "spec": {
@@ -213,11 +213,13 @@ def scratch() -> str | None:
     return "/dev/shm" if Path("/dev/shm").is_dir() else None
 
 
-async def make_bot(url: str, cookies: dict[str, str], headers: dict[str, str]) -> None:
+async def make_bot(
+    url: str, cookies: dict[str, str], headers: dict[str, str], bot: dict[str, Any] = BOT
+) -> None:
     import httpx
 
     async with httpx.AsyncClient(base_url=url, cookies=cookies, headers=headers, timeout=30) as client:
-        (await client.post("/api/bots", json=BOT)).raise_for_status()
+        (await client.post("/api/bots", json=bot)).raise_for_status()
 
 
 def peak_mb(pid: int) -> float:

@@ -2,6 +2,7 @@
 // on the local Bluesky network, with a bot that has reposted). Usage: node e2e/app.mjs <url> <bot>
 // Exits non-zero, saying which step failed, when the app does not do what a user expects.
 import { chromium } from 'playwright-core'
+import { ACTIVITY_CANVAS, primaryRows } from './canvas.mjs'
 
 const [url, bot, handle, service, password, tag, screenshots = '../build/app-screenshots'] = process.argv.slice(2)
 if (!tag) throw new Error('usage: node e2e/app.mjs <url> <bot> <handle> <PDS> <app password> <hashtag> [screenshot folder]')
@@ -73,23 +74,12 @@ try {
   })
 
   await step('the bot page chart paints the reposts', async () => {
-    const canvas = page.locator('[data-test="activity-chart"] canvas')
+    const canvas = page.locator(ACTIVITY_CANVAS)
     await canvas.waitFor()
     const label = await canvas.getAttribute('aria-label')
     if (!/^[1-9]\d* reposts of [1-9]\d* candidates$/.test(label ?? '')) throw new Error(`chart label ${label}`)
     // The reposts line is drawn in the primary colour; a line that rises (not flat at zero) covers many rows.
-    const rows = await canvas.evaluate((element) => {
-      const { width, height } = element
-      const pixels = element.getContext('2d').getImageData(0, 0, width, height).data
-      const primary = getComputedStyle(document.documentElement).getPropertyValue('--va-primary').trim()
-      const [r, g, b] = [1, 3, 5].map((i) => parseInt(primary.slice(i, i + 2), 16))
-      const painted = new Set()
-      for (let i = 0; i < pixels.length; i += 4) {
-        const near = Math.abs(pixels[i] - r) + Math.abs(pixels[i + 1] - g) + Math.abs(pixels[i + 2] - b) < 30
-        if (near && pixels[i + 3] > 200) painted.add(Math.floor(i / 4 / width))
-      }
-      return painted.size
-    })
+    const rows = await canvas.evaluate(primaryRows)
     if (rows < 20) throw new Error(`the reposts line covers ${rows} rows of the canvas`)
   })
 
