@@ -1,5 +1,6 @@
 /// <reference types="vitest/config" />
 import { fileURLToPath } from 'node:url'
+import VueI18nPlugin from '@intlify/unplugin-vue-i18n/vite'
 import tailwindcss from '@tailwindcss/vite'
 import vue from '@vitejs/plugin-vue'
 import { defineConfig } from 'vite'
@@ -9,7 +10,19 @@ const api = process.env.SKYBOTS_API ?? 'http://127.0.0.1:8000'
 
 export default defineConfig({
   base: '/app/',
-  plugins: [vue(), tailwindcss()],
+  plugins: [
+    vue(),
+    tailwindcss(),
+    // The locale files compiled at build time, so the app ships vue-i18n's runtime without its message
+    // compiler; the Composition API only (no legacy API), no global <i18n-t> components.
+    VueI18nPlugin({
+      include: fileURLToPath(new URL('./src/locales/*.json', import.meta.url)),
+      runtimeOnly: true,
+      compositionOnly: true,
+      fullInstall: false,
+      dropMessageCompiler: true,
+    }),
+  ],
   resolve: { alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) } },
   build: {
     // The folder the API serves at /app/ (skybots/api/pages.py); not committed, `make app` writes it.
