@@ -23,6 +23,7 @@ export default defineConfig({
       dropMessageCompiler: true,
     }),
   ],
+  define: { __VUE_OPTIONS_API__: 'false' },
   resolve: { alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) } },
   build: {
     // The folder the API serves at /app/ (skybots/api/pages.py); not committed, `make app` writes it.
