@@ -1,27 +1,12 @@
-/** All of Vuestic's configuration: the components every page uses (a page's own few it imports itself, so they load with it) and the two colour presets. */
-import {
-  createVuesticEssential,
-  VaAlert,
-  VaBadge,
-  VaButton,
-  VaCard,
-  VaCardContent,
-  VaCardTitle,
-  VaProgressCircle,
-  VaSwitch,
-} from 'vuestic-ui'
+/**
+ * All of Vuestic's configuration: the two colour presets, and only the components the layout draws
+ * (they load before the first route anyway). Every other component is imported where it is used, so
+ * it loads with its page; ESLint's vue/no-undef-components says when a template uses one unimported.
+ */
+import { createVuesticEssential, VaButton, VaSwitch } from 'vuestic-ui'
 
 export const vuestic = createVuesticEssential({
-  components: {
-    VaAlert,
-    VaBadge,
-    VaButton,
-    VaCard,
-    VaCardContent,
-    VaCardTitle,
-    VaProgressCircle,
-    VaSwitch,
-  },
+  components: { VaButton, VaSwitch },
   config: {
     colors: {
       currentPresetName: 'light',
