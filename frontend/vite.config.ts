@@ -21,6 +21,7 @@ export default defineConfig({
       compositionOnly: true,
       fullInstall: false,
       dropMessageCompiler: true,
+      module: 'petite-vue-i18n',
     }),
   ],
   define: { __VUE_OPTIONS_API__: 'false' },

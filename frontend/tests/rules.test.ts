@@ -69,7 +69,9 @@ describe('the form\'s own checks, from the API\'s rules', () => {
     }
     Object.values(SCHEMAS).forEach((rule) => walk(rule, ''))
     expect(patterned.size).toBeGreaterThan(10)
-    expect([...patterned].filter((property) => !i18n.global.te(`rules.pattern.${patternWords(property)}`))).toEqual([])
+    // petite-vue-i18n has no te(): a key without a message translates to itself.
+    const key = (property: string) => `rules.pattern.${patternWords(property)}`
+    expect([...patterned].filter((property) => i18n.global.t(key(property)) === key(property))).toEqual([])
   })
 })
 

@@ -4,7 +4,7 @@
  * save it, put a 422's problems at their fields, offer a reload on 409.
  */
 import { computed, ref } from 'vue'
-import { useI18n } from 'vue-i18n'
+import { useI18n } from 'petite-vue-i18n'
 import { useRouter } from 'vue-router'
 import { api } from '@/api'
 import { ApiError, data } from '@/api/client'
