@@ -125,7 +125,7 @@ async def test_the_stylesheet_is_served(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/css")
     assert response.content == SITE_CSS.read_bytes()
-    assert ".bg-sky-600" in response.text
+    assert ".bg-sky-700" in response.text
 
 
 def test_the_committed_stylesheet_is_built_from_the_templates(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 // on the local Bluesky network, with a bot that has reposted). Usage: node e2e/app.mjs <url> <bot>
 // Exits non-zero, saying which step failed, when the app does not do what a user expects.
 import { chromium } from 'playwright-core'
+import { assertAccessible } from './accessibility.mjs'
 import { ACTIVITY_CANVAS, primaryRows } from './canvas.mjs'
 
 const [url, bot, handle, service, password, tag, screenshots = '../build/app-screenshots'] = process.argv.slice(2)
@@ -42,7 +43,7 @@ try {
     }
   }
 
-  /** The page at a phone's, a tablet's and a laptop's width, into the screenshot folder. */
+  /** The page at a phone's, a tablet's and a laptop's width, into the screenshot folder; then axe-core on it. */
   const shots = async (name) => {
     for (const width of [360, 768, 1280]) {
       await page.setViewportSize({ width, height: 900 })
@@ -50,6 +51,7 @@ try {
       const wide = await page.evaluate(() => document.documentElement.scrollWidth)
       if (wide > width) problems.push(`${name} at ${width} px is ${wide} px wide: it scrolls sideways`)
     }
+    await step(`the ${name} page has no serious or critical axe-core violation`, () => assertAccessible(page))
   }
 
   /** The API called from outside the page (as curl or another tab would), with the browser's session. */
@@ -63,6 +65,7 @@ try {
   await step('a signed-out visit to a bot page leads to sign-in', async () => {
     await page.goto(`${url}/app/bots/${bot}?range=24h`)
     await page.waitForURL((address) => address.pathname === '/sign-in')
+    await shots('sign-in')
     signedIn = true
     await page.getByRole('button', { name: 'Sign in as the local developer' }).click()
   })
@@ -314,6 +317,97 @@ try {
     if (yaml.includes(password) || /^status:/m.test(yaml)) throw new Error('the download carries a password or a status')
     await shots('account')
   })
+
+  await step('an unknown address in the app shows the not-found page', async () => {
+    await page.goto(`${url}/app/no/such/page`)
+    await page.getByRole('heading', { level: 1, name: 'There is no page at this address.' }).waitFor()
+  })
+  await shots('not-found')
+
+  /** Presses Tab until the focus is in `locator` (it fails when a whole round of the page never gets there). */
+  const tabTo = async (locator) => {
+    for (let presses = 0; presses < 200; presses++) {
+      await page.keyboard.press('Tab')
+      if (await locator.evaluate((element) => element.contains(document.activeElement))) return
+    }
+    throw new Error(`Tab never reaches ${locator}`)
+  }
+  /** Tab goes round the page: every visible, enabled control in `scope` takes the focus on the way. */
+  const everyControlTabbable = async (scope) => {
+    const controls = 'a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])'
+    const count = await page.evaluate(([scope, controls]) => {
+      const visible = [...document.querySelectorAll(`${scope} :is(${controls})`)].filter((element) => element.checkVisibility({ visibilityProperty: true }))
+      visible.forEach((element, n) => element.setAttribute('data-control', String(n)))
+      return visible.length
+    }, [scope, controls])
+    const reached = new Set()
+    for (let presses = 0; presses < count * 3 + 20 && reached.size < count; presses++) {
+      await page.keyboard.press('Tab')
+      const at = await page.evaluate(() => document.activeElement?.closest('[data-control]')?.getAttribute('data-control'))
+      if (at !== undefined && at !== null) reached.add(at)
+    }
+    const missed = await page.evaluate((reached) =>
+      [...document.querySelectorAll('[data-control]')].filter((element) => !reached.includes(element.getAttribute('data-control'))).map((element) => element.outerHTML.slice(0, 120)), [...reached])
+    if (missed.length) throw new Error(`Tab never reaches:\n  ${missed.join('\n  ')}`)
+  }
+
+  await step('keyboard alone: every action of the bot page is reached with Tab and works with Enter or Space', async () => {
+    await page.goto(`${url}/app/bots/${bot}`)
+    await page.getByRole('heading', { level: 1, name: bot }).waitFor()
+    await everyControlTabbable('main')
+    const week = page.locator('[data-test="range"] button', { hasText: '7 days' })
+    await tabTo(week)
+    const weekly = page.waitForResponse((response) => new URL(response.url()).searchParams.get('range') === '7d')
+    await page.keyboard.press('Enter')
+    await weekly
+    await tabTo(page.locator('[data-test="pause"]'))
+    await page.keyboard.press('Enter')
+    await page.locator('h1 [data-test="state"]', { hasText: 'Paused' }).waitFor()
+    await tabTo(page.locator('[data-test="resume"]'))
+    await page.keyboard.press('Space')
+    await page.locator('[data-test="pause"]').waitFor()
+    const rows = '[data-test="runs"] tbody tr'
+    const before = await page.locator(rows).count()
+    await tabTo(page.locator('[data-test="run"]'))
+    await page.keyboard.press('Enter')
+    await page.locator('[data-test="run-started"]').waitFor()
+    await page.waitForFunction(([rows, count]) => document.querySelectorAll(rows).length === count, [rows, before + 1], { timeout: 60_000 })
+  })
+
+  await step('keyboard alone: the form is reached field by field with Tab, a checkbox turns with Space, Enter saves', async () => {
+    const dryRun = (await api('GET', `/api/bots/${bot}`)).body.spec.dryRun
+    await tabTo(page.locator('[data-test="edit"]'))
+    await page.keyboard.press('Enter')
+    await page.waitForURL((address) => address.pathname === `/app/bots/${bot}/edit`)
+    await input('description').waitFor()
+    await everyControlTabbable('main form')
+    await tabTo(input('description'))
+    await page.keyboard.press('Control+A')
+    await page.keyboard.type('typed with the keyboard')
+    await tabTo(input('dryRun'))
+    await page.keyboard.press('Space')
+    await tabTo(page.locator('[data-test="save"]'))
+    await page.keyboard.press('Enter')
+    await page.waitForURL((address) => address.pathname === `/app/bots/${bot}`)
+    const saved = (await api('GET', `/api/bots/${bot}`)).body.spec
+    if (saved.description !== 'typed with the keyboard' || saved.dryRun === dryRun) throw new Error(`saved ${JSON.stringify(saved)}`)
+  })
+
+  await step('keyboard alone: delete, its name typed in the dialog, then the overview says how to start', async () => {
+    await page.getByRole('heading', { level: 1, name: bot }).waitFor()
+    await tabTo(page.locator('[data-test="delete"]'))
+    await page.keyboard.press('Enter')
+    await page.locator('[data-test="delete-name"] input').waitFor()
+    await page.waitForFunction(() => !document.querySelector('[class*="va-modal-enter"]')) // faded in
+    await assertAccessible(page) // the page with its dialog open
+    await tabTo(page.locator('[data-test="delete-name"] input'))
+    await page.keyboard.type(bot)
+    await tabTo(page.locator('[data-test="delete-confirm"]'))
+    await page.keyboard.press('Enter')
+    await page.waitForURL((address) => address.pathname === '/app/')
+    await page.locator('[data-test="empty"]').waitFor()
+  })
+  await shots('overview-empty')
 
   await step('the dark theme switch changes Vuestic and Tailwind colours alike', async () => {
     const colours = () =>

@@ -11,7 +11,7 @@ export const vuestic = createVuesticEssential({
     colors: {
       currentPresetName: 'light',
       presets: {
-        light: { primary: '#0369a1', secondary: '#64748b', success: '#15803d', info: '#0e7490', danger: '#b91c1c', warning: '#a16207' },
+        light: { primary: '#0369a1', secondary: '#475569', success: '#15803d', info: '#0e7490', danger: '#b91c1c', warning: '#a16207' },
         dark: { primary: '#38bdf8', secondary: '#94a3b8', success: '#4ade80', info: '#22d3ee', danger: '#f87171', warning: '#facc15' },
       },
     },
