@@ -215,6 +215,8 @@ def report(rows: list[tuple[str, int, int]], woff2: list[tuple[str, int]], paint
         print(f"{name:28} {js / KB:>9.1f} {css / KB:>10.1f}")
     for name, size in woff2:
         print(f"font {name}: {size / KB:.1f} kB")
+    if not woff2:
+        print("fonts: none as files (Vite inlines those under 4 kB into the CSS)")
     print("(targets: first route <= 80 kB, all of the app <= 180 kB of JS gz)\n")
     print(f"stats endpoint over {RUNS:,} runs (ms, computed / cached):")
     for range_, (cold, warm) in painted["stats"].items():

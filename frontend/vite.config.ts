@@ -31,6 +31,8 @@ export default defineConfig({
     outDir: fileURLToPath(new URL('../skybots/api/static/app', import.meta.url)),
     emptyOutDir: true,
     reportCompressedSize: false,
+    // Fonts stay files: the API's Content-Security-Policy allows fonts from 'self' only, not data: URLs.
+    assetsInlineLimit: (file) => (file.endsWith('.woff2') ? false : undefined),
     // Rolldown's note on slow plugins (Tailwind's scan, on a busy machine) is not a problem of the build.
     rolldownOptions: { checks: { pluginTimings: false } },
   },
