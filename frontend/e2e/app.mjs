@@ -198,6 +198,20 @@ try {
   })
   await shots('form')
 
+  await step("Vuestic's icons (the ticks, the field's warning sign) draw as one glyph each, not as their names", async () => {
+    await page.waitForFunction(() => [...document.fonts].some((font) => font.family.includes('Material Icons') && font.status === 'loaded'))
+    const icons = await page.locator('i.va-icon').evaluateAll((elements) =>
+      elements.filter((element) => element.checkVisibility() && element.textContent.trim()).map((element) => ({
+        name: element.textContent.trim(),
+        width: element.getBoundingClientRect().width,
+        size: parseFloat(getComputedStyle(element).fontSize),
+      })),
+    )
+    if (icons.length < 2) throw new Error(`${icons.length} icons shown`)
+    const spelled = icons.filter((icon) => icon.width > icon.size * 1.5)
+    if (spelled.length) throw new Error(`drawn as letters: ${JSON.stringify(spelled)}`)
+  })
+
   await step('what only the API knows (a word both included and excluded) is shown at its field, nothing is made', async () => {
     refusals.add('422 POST /api/bots').add('404 GET /api/bots/form-bot')
     await input('sources.0.value').fill(tag)
