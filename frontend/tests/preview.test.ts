@@ -40,7 +40,7 @@ describe('a post card', () => {
     expect(link.attributes('href')).toBe('https://bsky.app/profile/alice.bsky.social/post/3lzzabc123')
     expect(link.attributes('target')).toBe('_blank')
     expect(link.attributes('rel')).toBe('noopener noreferrer')
-    expect(link.attributes('aria-label')).toBe('Open the post by Alice')
+    expect(link.attributes('aria-label')).toBe('Open post by Alice')
     const noHandle = mountInApp(PostCard, { post: card({ authorHandle: '', authorName: '' }), linkTemplate: BSKY })
     expect(noHandle.find('a').attributes('href')).toBe(`https://bsky.app/profile/${encodeURIComponent(DID)}/post/3lzzabc123`)
     expect(noHandle.find('[data-test="post-author"]').text()).toBe(DID)
