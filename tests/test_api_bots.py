@@ -719,6 +719,53 @@ async def test_runs_and_stats_come_from_the_run_history(api: Api, alice: UserCli
     assert (await alice.get("/api/bots/news/stats", params={"range": "1y"})).status_code == 422
 
 
+async def test_stats_mark_failed_and_rate_limited_runs_in_their_own_buckets(
+    api: Api, alice: UserClient
+) -> None:
+    """What the bot page's chart marks on its time axis: per bucket, its failed and its rate-limited
+    runs (a rate-limited run is not a failure), and its rejections by reason."""
+    await created(alice)
+    resource = resource_name(alice.user, "news")
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    runs = [  # (hours before this hour, outcome, rejected)
+        (2, "rateLimited", {"language": 1}),
+        (2, "rateLimited", {"language": 2, "reply": 1}),
+        (5, "authFailed", {}),
+        (5, "rateLimited", {}),
+        (9, "succeeded", {"too_old": 4}),
+    ]
+    for n, (hours, outcome, rejected) in enumerate(runs):
+        started = hour - timedelta(hours=hours) + timedelta(minutes=n)
+        await api.services.history.append(
+            RunRecord.model_validate(
+                {
+                    "namespace": NS,
+                    "bot": resource,
+                    "job": f"bot-{resource}-{n}",
+                    "outcome": outcome,
+                    "startedAt": started,
+                    "finishedAt": started + timedelta(seconds=4),
+                    "rejected": rejected,
+                }
+            )
+        )
+    buckets = (await alice.get("/api/bots/news/stats", params={"range": "24h"})).json()["buckets"]
+    marked = {
+        23 - int((hour - datetime.fromisoformat(b["start"])) / timedelta(hours=1)): (
+            b["failedRuns"],
+            b["rateLimitedRuns"],
+            b["rejected"],
+        )
+        for b in buckets
+        if b["runs"]
+    }
+    assert marked == {
+        21: (0, 2, {"language": 3, "reply": 1}),
+        18: (1, 1, {}),
+        14: (0, 0, {"too_old": 4}),
+    }
+
+
 async def test_reading_runs_reads_a_page_from_the_store_not_the_history(
     api: Api, alice: UserClient, aws: str
 ) -> None:

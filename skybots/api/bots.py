@@ -509,7 +509,7 @@ async def get_stats(
     request: Request,
     range: Annotated[Literal["24h", "7d", "30d"], Query(description="How far back: 24h, 7d or 30d.")] = "24h",
 ) -> Response:
-    """What the bot did, in time buckets: reposts, candidates, rejections by reason, failed runs."""
+    """What the bot did, in time buckets: reposts, candidates, rejections by reason, failed and rate-limited runs."""
     bot = owned(cache, user, name)
     reader: StatsReader = request.app.state.stats
     last_run = ((bot.get("status") or {}).get("lastRun") or {}).get("job", "")

@@ -31,6 +31,8 @@ class Bucket(WireModel):
     """Runs."""
     failed_runs: int = 0
     """Runs that failed (errors)."""
+    rate_limited_runs: int = 0
+    """Runs a rate limit (Bluesky's or the platform's budget) stopped early; not failures."""
     candidates: int = 0
     """Posts considered."""
     reposted: int = 0
@@ -108,6 +110,7 @@ class StatsReader:
             bucket = buckets[index]
             bucket.runs += 1
             bucket.failed_runs += run.outcome in FAILED_OUTCOMES
+            bucket.rate_limited_runs += run.outcome == "rateLimited"
             bucket.candidates += run.candidates
             bucket.reposted += 0 if run.dry_run else run.reposted
             bucket.duplicates += run.duplicates

@@ -185,7 +185,7 @@ export interface paths {
         };
         /**
          * Get Stats
-         * @description What the bot did, in time buckets: reposts, candidates, rejections by reason, failed runs.
+         * @description What the bot did, in time buckets: reposts, candidates, rejections by reason, failed and rate-limited runs.
          */
         get: operations["getBotStats"];
         put?: never;
@@ -521,6 +521,12 @@ export interface components {
              * @default 0
              */
             failedRuns: number;
+            /**
+             * Ratelimitedruns
+             * @description Runs a rate limit (Bluesky's or the platform's budget) stopped early; not failures.
+             * @default 0
+             */
+            rateLimitedRuns: number;
             /**
              * Candidates
              * @description Posts considered.
