@@ -1,6 +1,6 @@
 """The web app in Debian's Chromium against `skybots dev` on Bluesky's reference network: a signed-out
-visit to a bot page leads to sign-in and back; the bot page's chart paints the reposts a real run
-made; a preview lists the posts it skips with their reasons, as post cards (markup shown as text, a
+visit to a bot page leads to sign-in and back; the bot page's charts paint the reposts, candidates
+and rejections a real run made, their totals fit at 360 px, the range switch lives in the address; a preview lists the posts it skips with their reasons, as post cards (markup shown as text, a
 link to the local AppView's view of the post); pause, resume and run now work; the overview shows the bot in words; a bot made through the
 form (a bad hashtag refused at its field first), an edit that crosses a change made elsewhere (409,
 reload, save); its schedule in words; deleting it after typing its name; the account page (a mail
@@ -49,6 +49,7 @@ async def test_a_bot_owner_signs_in_and_watches_their_bot(
     tag = "app" + uuid.uuid4().hex[:8]
     author, bot = network.create_account("appposter"), network.create_account("appbot")
     password = network.create_app_password(bot)
+    network.post(bot, "the bot's own post, which its filters reject", tags=[tag], langs=["en"])
     posts(network, author, tag, 3)
     args = live_hashtag_bot(network, bot, tag)
 
@@ -57,7 +58,7 @@ async def test_a_bot_owner_signs_in_and_watches_their_bot(
 
     async with skybots_dev(tmp_path / "state", *args, password=password, settings=link) as dev:
         last = await dev.finished("my-bot", await dev.run_now("my-bot"))
-        assert (last["outcome"], last["reposted"]) == ("succeeded", 3)
+        assert (last["outcome"], last["reposted"], last["rejected"]) == ("succeeded", 3, 1)
         # What the preview skips, with its reasons: a reply, and a post with the tag only in its
         # text, and markup the page must show as text.
         thread = network.post(author, "a thread starts here")

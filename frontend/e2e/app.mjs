@@ -3,7 +3,7 @@
 // Exits non-zero, saying which step failed, when the app does not do what a user expects.
 import { chromium } from 'playwright-core'
 import { assertAccessible } from './accessibility.mjs'
-import { ACTIVITY_CANVAS, primaryRows } from './canvas.mjs'
+import { ink } from './canvas.mjs'
 
 const [url, bot, handle, service, password, tag, screenshots = '../build/app-screenshots'] = process.argv.slice(2)
 if (!tag) throw new Error('usage: node e2e/app.mjs <url> <bot> <handle> <PDS> <app password> <hashtag> [screenshot folder]')
@@ -76,14 +76,67 @@ try {
     await page.getByText('Signed in as Local developer').waitFor()
   })
 
-  await step('the bot page chart paints the reposts', async () => {
-    const canvas = page.locator(ACTIVITY_CANVAS)
-    await canvas.waitFor()
-    const label = await canvas.getAttribute('aria-label')
-    if (!/^[1-9]\d* reposts of [1-9]\d* candidates$/.test(label ?? '')) throw new Error(`chart label ${label}`)
-    // The reposts line is drawn in the primary colour; a line that rises (not flat at zero) covers many rows.
-    const rows = await canvas.evaluate(primaryRows)
-    if (rows < 20) throw new Error(`the reposts line covers ${rows} rows of the canvas`)
+  /** Where a chart's canvas holds pixels of a colour (canvas.mjs). */
+  const inkIn = (test, colour) => page.locator(`[data-test="${test}"] canvas`).evaluate(ink, colour)
+
+  await step('the bot page charts paint the reposts, the candidates and the rejections by reason, each told in words', async () => {
+    const labels = {
+      'chart-reposted': /^[1-9]\d* reposts? in the last 24 hours$/,
+      'chart-candidates': /^[1-9]\d* candidates? in the last 24 hours$/,
+      'chart-rejected': /^(One|[1-9]\d*) candidates? rejected in the last 24 hours: The bot's own post: [1-9]\d*$/,
+    }
+    for (const [test, pattern] of Object.entries(labels)) {
+      const label = await page.locator(`[data-test="${test}"] canvas`).getAttribute('aria-label')
+      if (!pattern.test(label ?? '')) throw new Error(`${test} is labelled ${label}`)
+    }
+    // Each area is drawn in its colour; one that rises (not flat at zero) covers many rows.
+    for (const [test, colour] of [['chart-reposted', '--va-primary'], ['chart-candidates', '--va-info']]) {
+      const { rows } = await inkIn(test, colour)
+      if (rows < 20) throw new Error(`the line of ${test} covers ${rows} rows of the canvas`)
+    }
+    const rejected = await page.locator('[data-test="chart-rejected"] canvas').evaluate((element) => {
+      const pixels = element.getContext('2d').getImageData(0, 0, element.width, element.height).data
+      let coloured = 0 // pixels neither grey nor white: the stacked areas, not the axes or the text
+      for (let i = 0; i < pixels.length; i += 4) if (pixels[i + 3] > 0 && Math.max(pixels[i], pixels[i + 1], pixels[i + 2]) - Math.min(pixels[i], pixels[i + 1], pixels[i + 2]) > 40) coloured += 1
+      return coloured
+    })
+    if (rejected < 200) throw new Error(`the rejections chart paints ${rejected} coloured pixels`)
+    const totals = await page.locator('[data-test="activity-totals"] tbody tr').allTextContents()
+    if (!totals.some((row) => /^Rejected: The bot's own post[1-9]/.test(row))) throw new Error(`the totals table says ${totals}`)
+  })
+
+  await step('at 360 px every big total is drawn whole, inside its chart', async () => {
+    await page.setViewportSize({ width: 360, height: 900 })
+    await page.waitForTimeout(300) // chart.js redraws on resize, through a ResizeObserver
+    const text = await page.evaluate(() => {
+      const probe = document.createElement('span')
+      probe.style.color = 'var(--va-text-primary)'
+      document.body.append(probe)
+      const [r, g, b] = getComputedStyle(probe).color.match(/\d+/g).map(Number)
+      probe.remove()
+      return `#${[r, g, b].map((c) => c.toString(16).padStart(2, '0')).join('')}`
+    })
+    for (const test of ['chart-reposted', 'chart-candidates', 'chart-rejected']) {
+      const { rows, left, right, top, width, ratio } = await inkIn(test, text)
+      // The total and its caption: several lines of text, clear of the canvas's edges (clipped text runs into them).
+      if (rows < 20 || left < 2 * ratio || top < 2 * ratio || right > width - 40 * ratio) throw new Error(`${test}'s total at 360 px: ${JSON.stringify({ rows, left, right, top, width })}`)
+    }
+    await page.setViewportSize({ width: 1280, height: 900 })
+  })
+
+  await step('the range switch reads 7 days into the address, and a reload keeps it', async () => {
+    const asked = page.waitForResponse((response) => response.url().includes(`/api/bots/${bot}/stats?range=7d`) && response.ok())
+    await page.locator('[data-test="range"]').getByRole('button', { name: '7 days' }).click()
+    await asked
+    await page.waitForURL((address) => address.searchParams.get('range') === '7d')
+    const reposts = page.locator('[data-test="chart-reposted"] canvas[aria-label$="in the last 7 days"]')
+    await reposts.waitFor()
+    await page.reload()
+    await reposts.waitFor()
+    const pressed = await page.locator('[data-test="range"] button[aria-pressed="true"]').allTextContents()
+    if (pressed.map((words) => words.trim()).join() !== '7 days') throw new Error(`after a reload the switch shows ${pressed}`)
+    await page.locator('[data-test="range"]').getByRole('button', { name: '24 hours' }).click()
+    await page.locator('[data-test="chart-reposted"] canvas[aria-label$="in the last 24 hours"]').waitFor()
   })
 
   await shots('bot')

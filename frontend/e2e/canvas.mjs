@@ -1,19 +1,29 @@
-// What the browser scripts ask of a chart's canvas, run inside the page (page.evaluate, addInitScript).
+// What the browser scripts ask of a chart's canvas, run inside the page (page.evaluate, addInitScript):
+// self-contained functions, since they are sent to the page as their source.
 
-/** How many rows of the canvas hold pixels of the app's primary colour: the reposts line once drawn. */
-export function primaryRows(canvas) {
+/**
+ * Where a canvas holds pixels of one colour (a CSS variable such as --va-primary, or #rrggbb): how many
+ * rows, and the span they cover. A line that rises (not flat at zero) covers many rows.
+ */
+export function ink(canvas, colour) {
   const { width, height } = canvas
-  if (!width || !height) return 0
+  const found = { rows: 0, left: width, right: -1, top: height, width, ratio: window.devicePixelRatio }
+  if (!width || !height) return found
   const pixels = canvas.getContext('2d').getImageData(0, 0, width, height).data
-  const primary = getComputedStyle(document.documentElement).getPropertyValue('--va-primary').trim()
-  const [r, g, b] = [1, 3, 5].map((i) => parseInt(primary.slice(i, i + 2), 16))
-  const painted = new Set()
+  const hex = colour.startsWith('--') ? getComputedStyle(document.documentElement).getPropertyValue(colour).trim() : colour
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16))
+  const rows = new Set()
   for (let i = 0; i < pixels.length; i += 4) {
-    const near = Math.abs(pixels[i] - r) + Math.abs(pixels[i + 1] - g) + Math.abs(pixels[i + 2] - b) < 30
-    if (near && pixels[i + 3] > 200) painted.add(Math.floor(i / 4 / width))
+    if (Math.abs(pixels[i] - r) + Math.abs(pixels[i + 1] - g) + Math.abs(pixels[i + 2] - b) < 30 && pixels[i + 3] > 200) {
+      const [x, y] = [(i / 4) % width, Math.floor(i / 4 / width)]
+      rows.add(y)
+      found.left = Math.min(found.left, x)
+      found.right = Math.max(found.right, x)
+      found.top = Math.min(found.top, y)
+    }
   }
-  return painted.size
+  return { ...found, rows: rows.size }
 }
 
-/** The activity chart's canvas on the bot page. */
-export const ACTIVITY_CANVAS = '[data-test="activity-chart"] canvas'
+/** The reposts chart's canvas on the bot page. */
+export const REPOSTS_CANVAS = '[data-test="chart-reposted"] canvas'

@@ -3,17 +3,17 @@
 // contexts (nothing cached) and <loads> times in one warm context (assets cached), and prints as
 // JSON the milliseconds from navigation start until the chart shows the reposts line.
 import { chromium } from 'playwright-core'
-import { ACTIVITY_CANVAS, primaryRows } from './canvas.mjs'
+import { REPOSTS_CANVAS, ink } from './canvas.mjs'
 
 const [address, loads = '7'] = process.argv.slice(2)
 if (!address) throw new Error('usage: node e2e/paint.mjs <bot page URL> [loads]')
 
 // In the page from its first script on: every frame, until the reposts line covers 20 rows.
 const watcher = `(() => {
-  const primaryRows = ${primaryRows.toString()}
+  const ink = ${ink.toString()}
   const check = () => {
-    const canvas = document.querySelector(${JSON.stringify(ACTIVITY_CANVAS)})
-    if (canvas && primaryRows(canvas) >= 20) window.paintedAt = performance.now()
+    const canvas = document.querySelector(${JSON.stringify(REPOSTS_CANVAS)})
+    if (canvas && ink(canvas, '--va-primary').rows >= 20) window.paintedAt = performance.now()
     else requestAnimationFrame(check)
   }
   requestAnimationFrame(check)

@@ -1,6 +1,16 @@
-/** A rejection reason's code (skybots.reposter.filters.Rejection) in words; a code the app does not know, as it is. */
-export function reasonInWords(t: (key: string) => string, code: string): string {
-  const key = `reasons.${code}`
-  const words = t(key)
-  return words === key ? code : words
+/** Why the filters skipped a post (`too_old`, `language`, ...), in words; a reason this app does not know yet, as the API said it. */
+import { i18n } from '@/i18n'
+
+export function reasonWords(reason: string): string {
+  const key = `reasons.${reason}`
+  return i18n.global.te(key) ? i18n.global.t(key) : reason
+}
+
+/** Counts by reason in words, the most frequent first: "too old: 4, a reply: 1". */
+export function reasonCounts(counts: Record<string, number>): string {
+  return Object.entries(counts)
+    .filter(([, count]) => count > 0)
+    .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
+    .map(([reason, count]) => `${reasonWords(reason)}: ${count}`)
+    .join(', ')
 }

@@ -9,11 +9,10 @@ import { data, type RunRecord, type Stats, type StatsRange } from '@/api/client'
 import { usePolling } from '@/lib/polling'
 import { lastRunOf, useBotsStore, type BotAction } from '@/stores/bots'
 
-export function useBot(name: () => string) {
+export function useBot(name: () => string, range: () => StatsRange) {
   const store = useBotsStore()
   const router = useRouter()
   const bot = computed(() => store.bots[name()])
-  const range = ref<StatsRange>('24h')
   const stats = ref<Stats | null>(null)
   const runs = ref<RunRecord[]>([])
   const loading = ref(true)
@@ -21,9 +20,11 @@ export function useBot(name: () => string) {
   const busy = ref(false)
   const started = ref<string | null>(null)
 
+  /** The stats of the range shown; an answer for a range the user has left meanwhile is dropped. */
   async function loadStats(): Promise<void> {
-    const path = { name: name() }
-    stats.value = await data(api.GET('/api/bots/{name}/stats', { params: { path, query: { range: range.value } } }))
+    const asked = range()
+    const answer = await data(api.GET('/api/bots/{name}/stats', { params: { path: { name: name() }, query: { range: asked } } }))
+    if (asked === range()) stats.value = answer
   }
 
   async function loadRuns(): Promise<void> {
@@ -70,5 +71,5 @@ export function useBot(name: () => string) {
   watch(range, () => loadStats().catch((caught: unknown) => (error.value = caught)))
   watch(name, load)
 
-  return { bot, range, stats, runs, loading, error, failure, busy, started, load, act }
+  return { bot, stats, runs, loading, error, failure, busy, started, load, act }
 }
