@@ -24,9 +24,31 @@ const RUN = {
 
 describe('the runs table', () => {
   it('shows each run with its rejections by reason in words, the most first', () => {
-    const table = mountInApp(RunsTable, { runs: [RUN] })
+    const table = mountInApp(RunsTable, { runs: [RUN], more: false })
     const cells = table.findAll('[data-test="runs"] tbody td').map((cell) => cell.text())
     expect(cells.slice(1)).toEqual(['rate-limited', '9', '2', '1', "Older than the bot's maximum age: 4, A reply: 1, shiny_new: 1", 'stopped at the hourly limit'])
+  })
+
+  it('asks for older runs with a button, and moves the focus to the end line when the last page is in', async () => {
+    const table = mountInApp(RunsTable, { runs: [RUN], more: true }, { attachTo: document.body })
+    const button = table.find<HTMLButtonElement>('button[data-test="runs-more"]')
+    expect(button.text()).toBe('Older runs')
+    button.element.focus()
+    await button.trigger('click')
+    expect(table.emitted('more')).toHaveLength(1)
+
+    await table.setProps({ runs: [RUN, { ...RUN, job: 'bot-news-0' }], more: false })
+    await table.vm.$nextTick()
+    expect(table.find('[data-test="runs-more"]').exists()).toBe(false)
+    expect(document.activeElement).toBe(table.find('[data-test="runs-end"]').element)
+    expect(table.find('[aria-live="polite"]').text()).toBe('2 runs shown')
+  })
+
+  it('leaves the focus alone when the runs simply end (no one asked for more)', async () => {
+    const table = mountInApp(RunsTable, { runs: [RUN], more: true }, { attachTo: document.body })
+    await table.setProps({ more: false })
+    await table.vm.$nextTick()
+    expect(document.activeElement).toBe(document.body)
   })
 })
 

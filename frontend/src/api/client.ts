@@ -123,3 +123,9 @@ export async function fresh<T>(answer: Promise<{ data?: T; error?: unknown; resp
   if (!response.ok) throw apiError(response, error)
   return { unchanged: false, data: data as T, etag: response.headers.get('ETag') }
 }
+
+/** The `before` cursor of a page's `Link: <...>; rel="next"` (GET /api/bots/{name}/runs), or null on the last page. */
+export function nextCursor(response: Response): string | null {
+  const next = /<([^>]*)>\s*;\s*rel="?next"?/.exec(response.headers.get('Link') ?? '')
+  return next?.[1] ? new URL(next[1], 'http://link.invalid').searchParams.get('before') : null
+}

@@ -1,20 +1,22 @@
 /**
  * One bot's page: the bot, its stats for a range, its runs, and its actions (pause, resume, run now,
- * delete); kept current by polling, with the runs and stats read again when its last run changes.
+ * delete); kept current by polling, with the runs (their first page) and stats read again when its
+ * last run changes.
  */
 import { computed, ref, watch } from 'vue'
 import { useRouter } from 'vue-router'
 import { api } from '@/api'
-import { data, type RunRecord, type Stats, type StatsRange } from '@/api/client'
+import { data, type Stats, type StatsRange } from '@/api/client'
 import { usePolling } from '@/lib/polling'
 import { lastRunOf, useBotsStore, type BotAction } from '@/stores/bots'
+import { useRuns } from './useRuns'
 
 export function useBot(name: () => string, range: () => StatsRange) {
   const store = useBotsStore()
   const router = useRouter()
   const bot = computed(() => store.bots[name()])
   const stats = ref<Stats | null>(null)
-  const runs = ref<RunRecord[]>([])
+  const runs = useRuns(name)
   const loading = ref(true)
   const error = ref<unknown>(null)
   const busy = ref(false)
@@ -27,15 +29,11 @@ export function useBot(name: () => string, range: () => StatsRange) {
     if (asked === range()) stats.value = answer
   }
 
-  async function loadRuns(): Promise<void> {
-    runs.value = await data(api.GET('/api/bots/{name}/runs', { params: { path: { name: name() }, query: { limit: 50 } } }))
-  }
-
   async function load(): Promise<void> {
     loading.value = true
     error.value = null
     try {
-      await Promise.all([store.load(name()), loadStats(), loadRuns()])
+      await Promise.all([store.load(name()), loadStats(), runs.reload()])
     } catch (caught) {
       error.value = caught
     } finally {
@@ -64,12 +62,17 @@ export function useBot(name: () => string, range: () => StatsRange) {
     if (loading.value || !bot.value) return
     const before = lastRunOf(bot.value)
     await store.load(name())
-    if (lastRunOf(bot.value) !== before) await Promise.all([loadStats(), loadRuns()])
+    if (lastRunOf(bot.value) !== before) await Promise.all([loadStats(), runs.reload()])
+  }
+
+  /** The next page of runs, below those shown; a failure is shown like any other. */
+  async function moreRuns(): Promise<void> {
+    await runs.more().catch((caught: unknown) => (error.value = caught))
   }
 
   const { failure } = usePolling(refresh)
   watch(range, () => loadStats().catch((caught: unknown) => (error.value = caught)))
   watch(name, load)
 
-  return { bot, stats, runs, loading, error, failure, busy, started, load, act }
+  return { bot, stats, runs, moreRuns, loading, error, failure, busy, started, load, act }
 }
