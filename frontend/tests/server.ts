@@ -15,14 +15,14 @@ export interface Answer {
   headers?: Record<string, string>
 }
 
-export async function apiServer(answer: (request: Recorded) => Answer) {
+export async function apiServer(answer: (request: Recorded) => Answer | Promise<Answer>) {
   const requests: Recorded[] = []
   const server = createServer((request, response) => {
     const recorded = { method: request.method ?? '', path: request.url ?? '', headers: request.headers }
     requests.push(recorded)
     request.resume()
-    request.on('end', () => {
-      const { status, body, type = 'application/json', headers = {} } = answer(recorded)
+    request.on('end', async () => {
+      const { status, body, type = 'application/json', headers = {} } = await answer(recorded)
       response.writeHead(status, { 'content-type': type, ...headers })
       response.end(body === undefined ? undefined : type === 'application/json' ? JSON.stringify(body) : String(body))
     })

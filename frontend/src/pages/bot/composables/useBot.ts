@@ -5,29 +5,22 @@
  */
 import { computed, ref, watch } from 'vue'
 import { useRouter } from 'vue-router'
-import { api } from '@/api'
-import { data, type Stats, type StatsRange } from '@/api/client'
+import type { StatsRange } from '@/api/client'
 import { usePolling } from '@/lib/polling'
 import { lastRunOf, useBotsStore, type BotAction } from '@/stores/bots'
 import { useRuns } from './useRuns'
+import { useStats } from './useStats'
 
 export function useBot(name: () => string, range: () => StatsRange) {
   const store = useBotsStore()
   const router = useRouter()
   const bot = computed(() => store.bots[name()])
-  const stats = ref<Stats | null>(null)
+  const { stats, load: loadStats } = useStats(name, range)
   const runs = useRuns(name)
   const loading = ref(true)
   const error = ref<unknown>(null)
   const busy = ref(false)
   const started = ref<string | null>(null)
-
-  /** The stats of the range shown; an answer for a range the user has left meanwhile is dropped. */
-  async function loadStats(): Promise<void> {
-    const asked = range()
-    const answer = await data(api.GET('/api/bots/{name}/stats', { params: { path: { name: name() }, query: { range: asked } } }))
-    if (asked === range()) stats.value = answer
-  }
 
   async function load(): Promise<void> {
     loading.value = true
