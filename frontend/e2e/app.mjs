@@ -43,10 +43,14 @@ try {
     }
   }
 
-  /** The page at a phone's, a tablet's and a laptop's width, into the screenshot folder; then axe-core on it. */
+  /** The next frame but one: what a resize made redraw (chart.js redraws in a frame after its ResizeObserver) is drawn. */
+  const redrawn = () => page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))))
+
+  /** The page at a phone's, a tablet's and a laptop's width, into the screenshot folder. */
   const shots = async (name) => {
     for (const width of [360, 768, 1280]) {
       await page.setViewportSize({ width, height: 900 })
+      await redrawn()
       await page.screenshot({ path: `${screenshots}/${name}-${width}.png`, fullPage: true })
       const wide = await page.evaluate(() => document.documentElement.scrollWidth)
       if (wide > width) problems.push(`${name} at ${width} px is ${wide} px wide: it scrolls sideways`)
@@ -107,7 +111,7 @@ try {
 
   await step('at 360 px every big total is drawn whole, inside its chart', async () => {
     await page.setViewportSize({ width: 360, height: 900 })
-    await page.waitForTimeout(300) // chart.js redraws on resize, through a ResizeObserver
+    await redrawn()
     const text = await page.evaluate(() => {
       const probe = document.createElement('span')
       probe.style.color = 'var(--va-text-primary)'

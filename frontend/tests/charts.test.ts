@@ -42,7 +42,7 @@ const DAY = stats({
   9: { runs: 3, rateLimitedRuns: 2, failedRuns: 1, candidates: 5, reposted: 1, rejected: { too_old: 2, language: 1 } },
 })
 
-const LOOK: ChartLook = { text: 'black', backdrop: 'white', failed: 'red', rateLimited: 'orange' }
+const LOOK: ChartLook = { text: 'black', muted: 'grey', backdrop: 'white', failed: 'red', rateLimited: 'orange' }
 const WORDS: ChartWords = { bucket: (start, end) => `${start}-${end}`, marks: (bucket) => [`${bucket.failedRuns} failed`, `${bucket.rateLimitedRuns} limited`] }
 
 describe('the chart data', () => {

@@ -31,6 +31,7 @@ Chart.register(LineController, LineElement, PointElement, LinearScale, Filler, T
 /** The colours the shared parts draw in (from the Vuestic theme, so they follow the dark one). */
 export interface ChartLook {
   text: string
+  muted: string
   backdrop: string
   failed: string
   rateLimited: string
@@ -85,11 +86,11 @@ export function chartOptions(
     animation: false,
     interaction: { mode: 'index', intersect: false },
     scales: {
-      x: { type: 'timestack', min, max, grid: { display: false } },
-      y: { stacked, beginAtZero: true, max: top, ticks: { stepSize } },
+      x: { type: 'timestack', min, max, grid: { display: false }, ticks: { color: look.muted } },
+      y: { stacked, beginAtZero: true, max: top, ticks: { stepSize, color: look.muted } },
     },
     plugins: {
-      legend: { display: stacked, position: 'bottom', labels: { boxWidth: 12 } },
+      legend: { display: stacked, position: 'bottom', labels: { boxWidth: 12, color: look.muted } },
       tooltip: {
         callbacks: {
           title: (items) => {
@@ -131,7 +132,8 @@ export function useChartLook() {
   const { getColor, setHSLAColor } = colors
   const look = computed<ChartLook>(() => ({
     text: getColor('textPrimary'),
-    backdrop: setHSLAColor(getColor('backgroundPrimary'), { a: 0.8 }),
+    muted: getColor('secondary'),
+    backdrop: setHSLAColor(getColor('backgroundSecondary'), { a: 0.85 }),
     failed: setHSLAColor(getColor('danger'), { a: 0.18 }),
     rateLimited: getColor('warning'),
   }))
