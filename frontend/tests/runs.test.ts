@@ -82,6 +82,34 @@ describe('the runs table pages with the API\'s cursor', () => {
     expect(jobs(pager.runs.value)).toEqual(jobs([...runs].reverse()))
   })
 
+  it('shows another bot\'s runs alone when the page moves to it, and drops a page of the last bot that arrives after', async () => {
+    const tables: Record<string, RunRecord[]> = {
+      news: Array.from({ length: 2 * RUNS_PAGE + 1 }, (_, minute) => run(minute)),
+      art: [{ ...run(5000), job: 'bot-art-1' }],
+    }
+    let release = () => undefined as void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    server = await apiServer(async (request) => {
+      const bot = request.path.split('/')[3]!
+      if (bot === 'news' && request.path.includes('before=') && server!.requests.filter((r) => r.path.includes('before=')).length === 2) await held
+      return history(tables[bot]!)(request)
+    })
+    const bot = { name: 'news' }
+    const pager = useRuns(() => bot.name, createApi({ baseUrl: server.url, onUnauthorized: () => undefined }))
+    await pager.reload()
+    await pager.more()
+    const late = pager.more() // news's third page, held at the server
+    while (server.requests.length < 3) await new Promise((resolve) => setTimeout(resolve, 1))
+
+    bot.name = 'art'
+    await pager.reload()
+    expect(jobs(pager.runs.value)).toEqual(['bot-art-1'])
+    release()
+    await late
+    expect(jobs(pager.runs.value)).toEqual(['bot-art-1'])
+    expect(pager.cursor.value).toBeNull()
+  })
+
   it.each([
     ['</api/bots/news/runs?limit=25&before=2026-12-01T00%3A03%3A00.000000Z%23bot-news-3>; rel="next"', '2026-12-01T00:03:00.000000Z#bot-news-3'],
     ['</api/bots/news/runs?limit=25>; rel="prev"', null],
