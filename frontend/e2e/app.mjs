@@ -367,6 +367,34 @@ try {
     await page.locator(`tr[data-bot="${bot}"]`).waitFor()
   })
 
+  // tests/test_web_app.py gives this bot 40 runs of the last day, two failed and one rate-limited.
+  const history = 'history-bot'
+  await step('a bot with a day of runs has its failed and rate-limited runs marked on the time axis', async () => {
+    await page.locator(`tr[data-bot="${history}"] a`).first().click()
+    await page.waitForURL((address) => address.pathname === `/app/bots/${history}`)
+    await page.locator('[data-test="marks-legend"]', { hasText: 'runs failed' }).filter({ hasText: 'rate limit' }).waitFor()
+    const totals = await page.locator('[data-test="activity-totals"] tbody tr').allTextContents()
+    if (!totals.includes('Failed runs2') || !totals.includes('Rate-limited runs1')) throw new Error(`the totals table says ${totals}`)
+    await redrawn()
+    const { rows } = await ink('chart-reposted', '--va-warning') // the rate-limited run's dashed line, top to bottom
+    if (rows < 40) throw new Error(`the rate-limited mark covers ${rows} rows of the reposts chart`)
+  })
+  await shots('bot-history')
+
+  await step('its runs table pages with the keyboard, through the API\'s cursor, to the end', async () => {
+    const rows = page.locator('[data-test="runs"] tbody tr')
+    await page.waitForFunction(() => document.querySelectorAll('[data-test="runs"] tbody tr').length === 25)
+    const older = page.locator('[data-test="runs-more"]')
+    await older.focus()
+    await page.keyboard.press('Enter')
+    await page.locator('[data-test="runs-end"]').waitFor()
+    if ((await rows.count()) !== 40) throw new Error(`${await rows.count()} runs shown after the second page`)
+    const focused = await page.evaluate(() => document.activeElement?.getAttribute('data-test'))
+    if (focused !== 'runs-end') throw new Error(`the focus is on ${focused}, not the line that says these are all`)
+    const jobs = await rows.locator('td:first-child').allTextContents()
+    if (new Set(jobs).size !== 40) throw new Error('a run is shown twice')
+  })
+
   await step('the account page shows who is signed in, saves a mail switch and downloads the bots as YAML', async () => {
     await page.locator('[data-test="account"]').click()
     await page.getByRole('heading', { level: 1, name: 'Your account' }).waitFor()
