@@ -16,7 +16,7 @@ export function useBot(name: () => string, range: () => StatsRange) {
   const router = useRouter()
   const bot = computed(() => store.bots[name()])
   const { stats, load: loadStats } = useStats(name, range)
-  const runs = useRuns(name)
+  const pages = useRuns(name)
   const loading = ref(true)
   const error = ref<unknown>(null)
   const busy = ref(false)
@@ -26,7 +26,7 @@ export function useBot(name: () => string, range: () => StatsRange) {
     loading.value = true
     error.value = null
     try {
-      await Promise.all([store.load(name()), loadStats(), runs.reload()])
+      await Promise.all([store.load(name()), loadStats(), pages.reload()])
     } catch (caught) {
       error.value = caught
     } finally {
@@ -55,17 +55,18 @@ export function useBot(name: () => string, range: () => StatsRange) {
     if (loading.value || !bot.value) return
     const before = lastRunOf(bot.value)
     await store.load(name())
-    if (lastRunOf(bot.value) !== before) await Promise.all([loadStats(), runs.reload()])
+    if (lastRunOf(bot.value) !== before) await Promise.all([loadStats(), pages.reload()])
   }
 
   /** The next page of runs, below those shown; a failure is shown like any other. */
   async function moreRuns(): Promise<void> {
-    await runs.more().catch((caught: unknown) => (error.value = caught))
+    await pages.more().catch((caught: unknown) => (error.value = caught))
   }
 
   const { failure } = usePolling(refresh)
   watch(range, () => loadStats().catch((caught: unknown) => (error.value = caught)))
   watch(name, load)
 
-  return { bot, stats, runs, moreRuns, loading, error, failure, busy, started, load, act }
+  const olderRuns = computed(() => pages.cursor.value !== null)
+  return { bot, stats, runs: pages.runs, olderRuns, loadingRuns: pages.loadingMore, moreRuns, loading, error, failure, busy, started, load, act }
 }
