@@ -1,12 +1,12 @@
 /** Why the filters skipped a post (`too_old`, `language`, ...), in words; a reason this app does not know yet, as the API said it. */
 import { i18n } from '@/i18n'
+import en from '@/locales/en.json'
 
 export function reasonWords(reason: string): string {
-  const key = `reasons.${reason}`
-  return i18n.global.te(key) ? i18n.global.t(key) : reason
+  return Object.hasOwn(en.reasons, reason) ? i18n.global.t(`reasons.${reason}`) : reason
 }
 
-/** Counts by reason in words, the most frequent first: "too old: 4, a reply: 1". */
+/** Counts by reason in words, the most frequent first: "A reply: 4, A quote post: 1". */
 export function reasonCounts(counts: Record<string, number>): string {
   return Object.entries(counts)
     .filter(([, count]) => count > 0)
