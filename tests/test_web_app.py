@@ -7,8 +7,10 @@ words; a bot made through the form (a bad hashtag refused at its field first), a
 a change made elsewhere (409, reload, save); its schedule in words; deleting it after typing its
 name; a bot with a day of runs in the history, its failed and rate-limited runs marked and its runs
 table paged with the keyboard; the account page (a mail switch saved, the bots downloaded as YAML);
-the theme switch and sign-out; and last, signed in again, deleting the account after typing its
-email.
+the not-found page; a keyboard-only walk (every control of the bot page and the form reached with
+Tab, actions done with Enter and Space, ending on the empty overview); the theme switch and sign-out;
+and last, signed in again, deleting the account after typing its email. axe-core checks every page
+the flow visits (and the delete dialog): a serious or critical violation fails it.
 
 The browser is driven by playwright-core from a Node script (frontend/e2e/app.mjs), which says
 which step failed.

@@ -46,7 +46,7 @@ try {
   /** The next frame but one: what a resize made redraw (chart.js redraws in a frame after its ResizeObserver) is drawn. */
   const redrawn = () => page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))))
 
-  /** The page at a phone's, a tablet's and a laptop's width, into the screenshot folder. */
+  /** The page at a phone's, a tablet's and a laptop's width, into the screenshot folder; then axe-core on it. */
   const shots = async (name) => {
     for (const width of [360, 768, 1280]) {
       await page.setViewportSize({ width, height: 900 })
@@ -63,7 +63,7 @@ try {
     const outside = page.context().request
     const { csrfToken } = await (await outside.get(`${url}/api/me`)).json()
     const response = await outside.fetch(`${url}${path}`, { method, headers: { 'X-CSRF-Token': csrfToken }, data: body })
-    return { status: response.status(), body: await response.json() }
+    return { status: response.status(), body: response.status() === 204 ? null : await response.json() }
   }
 
   await step('a signed-out visit to a bot page leads to sign-in', async () => {
@@ -376,7 +376,7 @@ try {
     const totals = await page.locator('[data-test="activity-totals"] tbody tr').allTextContents()
     if (!totals.includes('Failed runs2') || !totals.includes('Rate-limited runs1')) throw new Error(`the totals table says ${totals}`)
     await redrawn()
-    const { rows } = await ink('chart-reposted', '--va-warning') // the rate-limited run's dashed line, top to bottom
+    const { rows } = await inkIn('chart-reposted', '--va-warning') // the rate-limited run's dashed line, top to bottom
     if (rows < 40) throw new Error(`the rate-limited mark covers ${rows} rows of the reposts chart`)
   })
   await shots('bot-history')
@@ -449,6 +449,11 @@ try {
       [...document.querySelectorAll('[data-control]')].filter((element) => !reached.includes(element.getAttribute('data-control'))).map((element) => element.outerHTML.slice(0, 120)), [...reached])
     if (missed.length) throw new Error(`Tab never reaches:\n  ${missed.join('\n  ')}`)
   }
+
+  await step('the bot with a day of runs is deleted from outside, so that the keyboard walk ends on an empty overview', async () => {
+    const deleted = await api('DELETE', `/api/bots/${history}`)
+    if (deleted.status !== 204) throw new Error(`deleting ${history}: ${deleted.status}`)
+  })
 
   await step('keyboard alone: every action of the bot page is reached with Tab and works with Enter or Space', async () => {
     await page.goto(`${url}/app/bots/${bot}`)
