@@ -89,12 +89,16 @@ async def a_ready_bot(api: Api, name: str) -> None:
     await ready(api, name)
 
 
-async def ready(api: Api, bot: str, status: str = "True") -> dict[str, Any]:
+async def ready(api: Api, bot: str, status: str = "True", reason: str | None = None) -> dict[str, Any]:
+    """The Bot's Ready condition once it has `status` (and `reason`, where one is given: a Bot can pass
+    through other reasons on its way, such as SecretMissing before its Secret is made)."""
+
     async def check() -> dict[str, Any] | None:
         condition = await api.condition(bot, "Ready")
-        return condition if condition["status"] == status else None
+        reached = condition["status"] == status and reason in (None, condition["reason"])
+        return condition if reached else None
 
-    return await eventually(check, what=f"Bot {bot} Ready={status}")  # type: ignore[no-any-return]
+    return await eventually(check, what=f"Bot {bot} Ready={status} ({reason or 'any reason'})")  # type: ignore[no-any-return]
 
 
 # --- a bot's life ----------------------------------------------------------------------------
@@ -299,8 +303,8 @@ async def test_a_bot_made_with_kubectl_cannot_name_a_secret_it_does_not_control(
     if whose == "a non-controller owner's":
         await api.create_secret(secret, owners=[controlled_by(bot, controller=False)])
 
-    condition = await ready(api, "news", "False")
-    assert condition["reason"] == "SecretNotOwned"
+    # The non-controller owner's Secret is made after the Bot: SecretMissing may come first.
+    condition = await ready(api, "news", "False", reason="SecretNotOwned")
     assert f"Secret {secret!r} is not controlled by this Bot" in condition["message"]
     assert "ownerReference" in condition["message"]
     assert (await api.condition("news", "CredentialsFound"))["reason"] == "SecretNotOwned"
