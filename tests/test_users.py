@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from skybots.stores.users import RESERVATION_GRACE, DynamoUsers, SqliteUsers, user_id
+from skybots.stores.users import RESERVATION_GRACE, DynamoUsers, Erasure, SqliteUsers, user_id
 from tests.support.aws import CLOUD_OR_EMBEDDED, REGION, reopener
 
 Store = DynamoUsers | SqliteUsers
@@ -234,3 +234,39 @@ async def test_deleting_a_user_forgets_everything_kept_of_them_and_nothing_of_ot
     fresh, created = await users.sign_in(ISSUER, "alice", "alice@example.org", "Alice")
     assert created
     assert (fresh.mail_off, fresh.signed_out_at) == (frozenset(), 0.0)
+
+
+async def test_a_pending_erasure_is_held_by_one_holder_at_a_time_until_its_lease_runs_out(
+    open_users: Opener,
+) -> None:
+    users = open_users()
+    await users.record_erasure(Erasure("alice-id", "skybots", frozenset({"news-alice"})))
+    await open_users().record_erasure(Erasure("alice-id", "skybots", frozenset({"art-alice"})))  # adds
+    await users.record_erasure(Erasure("bob-id", "skybots", frozenset({"news-bob"})))
+    assert sorted(await open_users().pending_erasures(), key=lambda erasure: erasure.id) == [
+        Erasure("alice-id", "skybots", frozenset({"news-alice", "art-alice"})),
+        Erasure("bob-id", "skybots", frozenset({"news-bob"})),
+    ]
+
+    now = time.time()
+    first, second = open_users(), open_users()
+    # Both replicas at once: one lease each time, never two.
+    leases = await asyncio.gather(
+        first.lease_erasure("alice-id", "first", until=now + 60, now=now),
+        second.lease_erasure("alice-id", "second", until=now + 60, now=now),
+    )
+    assert leases.count(True) == 1
+    holder, other = ("first", second) if leases[0] else ("second", first)
+    assert not await other.lease_erasure("alice-id", "other", until=now + 120, now=now + 59)
+    assert await open_users().lease_erasure("alice-id", holder, until=now + 120, now=now + 59)  # renewed
+    assert not await other.lease_erasure("alice-id", "other", until=now + 180, now=now + 119)
+    await other.finish_erasure("alice-id", "other")  # not its lease: the erasure stays
+    assert "alice-id" in [erasure.id for erasure in await users.pending_erasures()]
+
+    # The holder died: once its lease ran out, another takes the erasure up, and the first cannot finish it.
+    assert await other.lease_erasure("alice-id", "other", until=now + 240, now=now + 121)
+    await users.finish_erasure("alice-id", holder)
+    assert "alice-id" in [erasure.id for erasure in await users.pending_erasures()]
+    await other.finish_erasure("alice-id", "other")
+    assert [erasure.id for erasure in await open_users().pending_erasures()] == ["bob-id"]
+    assert not await users.lease_erasure("alice-id", "other", until=now + 300, now=now + 122)  # gone

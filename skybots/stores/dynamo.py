@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem, as DynamoDB allows
+PAGE_LIMIT = 1000  # keys read at a time for a delete
 
 
 def client(region: str, endpoint_url: str | None) -> Any:
@@ -48,23 +50,40 @@ def delete_partition(dynamodb: Any, table: str, pk: str) -> int:
     Safe to repeat: a delete stopped halfway is finished by the next one.
     """
     deleted = 0
-    request: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": pk}},
-        "ProjectionExpression": "pk, sk",
-    }
-    while True:
-        page = dynamodb.query(**request)
-        keys = [{"pk": item["pk"], "sk": item["sk"]} for item in page["Items"]]
-        for start in range(0, len(keys), BATCH_WRITE_LIMIT):
-            batch = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_WRITE_LIMIT]]
-            unprocessed: dict[str, Any] = {table: batch}
-            while unprocessed:
-                unprocessed = (
-                    dynamodb.batch_write_item(RequestItems=unprocessed).get("UnprocessedItems") or {}
-                )
-        deleted += len(keys)
-        if "LastEvaluatedKey" not in page:
-            return deleted
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    while page := delete_some(dynamodb, table, pk, limit=PAGE_LIMIT):
+        deleted += page
+    return deleted
+
+
+def delete_some(dynamodb: Any, table: str, pk: str, *, limit: int, workers: int = 1) -> int:
+    """Delete up to `limit` items under a partition key, BATCH_WRITE_LIMIT a call and `workers`
+    calls at once; how many (0: none was left).
+
+    The keys are read consistently, so that 0 means none is left, not none seen yet.
+    """
+    page = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": pk}},
+        ProjectionExpression="pk, sk",
+        Limit=limit,
+        ConsistentRead=True,
+    )
+    keys = [{"pk": item["pk"], "sk": item["sk"]} for item in page["Items"]]
+    batches = [
+        [{"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_WRITE_LIMIT]]
+        for start in range(0, len(keys), BATCH_WRITE_LIMIT)
+    ]
+
+    def write(batch: list[dict[str, Any]]) -> None:
+        unprocessed: dict[str, Any] = {table: batch}
+        while unprocessed:
+            unprocessed = dynamodb.batch_write_item(RequestItems=unprocessed).get("UnprocessedItems") or {}
+
+    if workers == 1 or len(batches) <= 1:
+        for batch in batches:
+            write(batch)
+    else:  # boto3's clients are thread-safe; each call waits on the network, not on the GIL
+        with ThreadPoolExecutor(min(workers, len(batches))) as pool:
+            list(pool.map(write, batches))
+    return len(keys)

@@ -60,8 +60,9 @@ class RunHistory(Protocol):
         """The bot's run of that Job, by its key."""
         ...
 
-    async def forget(self, namespace: str, bot: str) -> None:
-        """Delete every run of the bot (its owner deleted their account); safe to repeat."""
+    async def forget(self, namespace: str, bot: str, *, limit: int) -> int:
+        """Delete up to `limit` of the bot's stored items (its owner deleted their account); how many
+        (0: none is left). A batch at a time, so that the caller can renew its lease in between."""
         ...
 
 
@@ -85,6 +86,10 @@ def _page(records: list[RunRecord], limit: int) -> tuple[list[RunRecord], str | 
     return records, _cursor(records[-1]) if len(records) == limit else None
 
 
+DELETE_WORKERS = 8
+"""BatchWriteItem calls a forget makes at once (benchmarks/account_deletion.py measures them)."""
+
+
 class DynamoRunHistory:
     """Run history in a DynamoDB table (moto in tests, AWS in production)."""
 
@@ -95,10 +100,12 @@ class DynamoRunHistory:
         region: str,
         endpoint_url: str | None = None,
         retention: timedelta = timedelta(days=90),
+        delete_workers: int = DELETE_WORKERS,
     ) -> None:
         self._client = dynamo.client(region, endpoint_url)
         self._table = table
         self._retention = retention
+        self._delete_workers = delete_workers
 
     def ensure_table(self) -> None:
         dynamo.ensure_table(self._client, self._table, ttl_attribute="expiresAt")
@@ -190,8 +197,15 @@ class DynamoRunHistory:
         found = answer.get("Item")
         return None if found is None else RunRecord.model_validate_json(found["record"]["S"])
 
-    async def forget(self, namespace: str, bot: str) -> None:
-        await asyncio.to_thread(dynamo.delete_partition, self._client, self._table, f"BOT#{namespace}/{bot}")
+    async def forget(self, namespace: str, bot: str, *, limit: int) -> int:
+        return await asyncio.to_thread(
+            dynamo.delete_some,
+            self._client,
+            self._table,
+            f"BOT#{namespace}/{bot}",
+            limit=limit,
+            workers=self._delete_workers,
+        )
 
 
 RUNS_SCHEMA = """
@@ -264,7 +278,13 @@ class SqliteRunHistory:
         )
         return None if row is None else RunRecord.model_validate_json(row[0])
 
-    async def forget(self, namespace: str, bot: str) -> None:
-        await self._db.run(
-            lambda db: db.execute("DELETE FROM runs WHERE namespace = ? AND bot = ?", (namespace, bot))
+    async def forget(self, namespace: str, bot: str, *, limit: int) -> int:
+        deleted: int = await self._db.run(
+            lambda db: (
+                db.execute(
+                    "DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs WHERE namespace = ? AND bot = ? LIMIT ?)",
+                    (namespace, bot, limit),
+                ).rowcount
+            )
         )
+        return deleted

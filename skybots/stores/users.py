@@ -8,6 +8,9 @@ The per-user limits live here because every API replica shares this store and it
 atomically: `sk` = "BOT-SLOTS" holds the names of the user's bots and of their creates in
 flight (the bot quota), `sk` = "RUN-REQUESTS" counts their run-now and preview requests of the
 current minute.
+
+Deleted accounts' erasures still pending (see skybots.api.erasure) sit in one partition of their
+own, `pk` = "ERASURES", `sk` = the user's id, with the lease of the API replica erasing it.
 """
 
 from __future__ import annotations
@@ -70,6 +73,24 @@ class Users(Protocol):
         """
         ...
 
+    async def record_erasure(self, erasure: Erasure) -> None:
+        """Record what is left to erase of a deleted account (its bots' names added to any recorded
+        before): it stays pending until `finish_erasure`, across restarts."""
+        ...
+
+    async def pending_erasures(self) -> list[Erasure]:
+        """Every erasure recorded and not finished, whoever holds it."""
+        ...
+
+    async def lease_erasure(self, erasure_id: str, holder: str, *, until: float, now: float) -> bool:
+        """Hold the erasure for `holder` until `until` (epoch seconds), unless another holder's lease
+        runs past `now`; whether it is held. A holder renews its lease the same way."""
+        ...
+
+    async def finish_erasure(self, erasure_id: str, holder: str) -> None:
+        """Remove the erasure, done: unless another holder leased it meanwhile (it finishes it then)."""
+        ...
+
     async def mirror_bot(
         self, owner: str, name: str, summary: dict[str, Any], *, deleted: bool = False
     ) -> None:
@@ -109,6 +130,18 @@ class Users(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Erasure:
+    """What is left of a deleted account, erased in the background (run history, the bots' cache
+    state): opaque ids and bot names only, nothing that says who the user was."""
+
+    id: str
+    """The deleted user's id (a hash of their issuer and subject)."""
+    namespace: str
+    bots: frozenset[str]
+    """The names of the Bots (resources) whose run history and cache state are still to erase."""
+
+
 Reservation = Literal["reserved", "taken", "full"]
 RESERVATION_GRACE = timedelta(minutes=2)
 """How long a reservation without a Bot is kept: far longer than a create takes, short
@@ -136,6 +169,10 @@ def reserved(
 def _seconds_left(now: float) -> int:
     """Whole seconds until the next epoch minute (at least 1): a Retry-After."""
     return max(1, math.ceil(60 - now % 60))
+
+
+ERASURES = "ERASURES"
+"""The partition of pending erasures in the DynamoDB table (`sk` = the user's id): one Query lists them."""
 
 
 def _now() -> str:
@@ -245,6 +282,67 @@ class DynamoUsers:
 
     async def delete(self, user_id: str) -> None:
         await asyncio.to_thread(dynamo.delete_partition, self._client, self._table, f"USER#{user_id}")
+
+    async def record_erasure(self, erasure: Erasure) -> None:
+        await asyncio.to_thread(
+            self._client.update_item,
+            TableName=self._table,
+            Key={"pk": {"S": ERASURES}, "sk": {"S": erasure.id}},
+            UpdateExpression="SET #ns = :ns ADD bots :b",
+            ExpressionAttributeNames={"#ns": "namespace"},
+            ExpressionAttributeValues={":ns": {"S": erasure.namespace}, ":b": {"SS": sorted(erasure.bots)}},
+        )
+
+    async def pending_erasures(self) -> list[Erasure]:
+        return await asyncio.to_thread(self._pending_erasures)
+
+    def _pending_erasures(self) -> list[Erasure]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": ERASURES}},
+            "ConsistentRead": True,
+        }
+        erasures: list[Erasure] = []
+        while True:
+            page = self._client.query(**request)
+            erasures += [
+                Erasure(item["sk"]["S"], item["namespace"]["S"], frozenset(item["bots"]["SS"]))
+                for item in page["Items"]
+            ]
+            if "LastEvaluatedKey" not in page:
+                return erasures
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    async def lease_erasure(self, erasure_id: str, holder: str, *, until: float, now: float) -> bool:
+        try:
+            await asyncio.to_thread(
+                self._client.update_item,
+                TableName=self._table,
+                Key={"pk": {"S": ERASURES}, "sk": {"S": erasure_id}},
+                UpdateExpression="SET holder = :h, leaseUntil = :u",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(holder) OR holder = :h OR leaseUntil < :now)"
+                ),
+                ExpressionAttributeValues={
+                    ":h": {"S": holder},
+                    ":u": {"N": repr(until)},
+                    ":now": {"N": repr(now)},
+                },
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    async def finish_erasure(self, erasure_id: str, holder: str) -> None:
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            await asyncio.to_thread(
+                self._client.delete_item,
+                TableName=self._table,
+                Key={"pk": {"S": ERASURES}, "sk": {"S": erasure_id}},
+                ConditionExpression="holder = :h",
+                ExpressionAttributeValues={":h": {"S": holder}},
+            )
 
     async def mirror_bot(
         self, owner: str, name: str, summary: dict[str, Any], *, deleted: bool = False
@@ -400,6 +498,9 @@ CREATE TABLE IF NOT EXISTS run_requests (
     owner TEXT PRIMARY KEY, minute INTEGER NOT NULL, count INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS mail_off (id TEXT NOT NULL, mail TEXT NOT NULL, PRIMARY KEY (id, mail));
+CREATE TABLE IF NOT EXISTS erasures (
+    id TEXT PRIMARY KEY, namespace TEXT NOT NULL, bots TEXT NOT NULL, holder TEXT, lease_until REAL
+);
 """
 # Every table and the column that names the user in it: what deleting a user deletes.
 USER_COLUMNS = {
@@ -498,6 +599,42 @@ class SqliteUsers:
                 db.execute(f"DELETE FROM {table} WHERE {column} = ?", (user_id,))
 
         await self._db.run(delete)
+
+    async def record_erasure(self, erasure: Erasure) -> None:
+        def record(db: sqlite3.Connection) -> None:
+            row = db.execute("SELECT bots FROM erasures WHERE id = ?", (erasure.id,)).fetchone()
+            bots = sorted(erasure.bots | set(json.loads(row[0]) if row else []))
+            db.execute(
+                "INSERT INTO erasures (id, namespace, bots) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE"
+                " SET namespace = excluded.namespace, bots = excluded.bots",
+                (erasure.id, erasure.namespace, json.dumps(bots)),
+            )
+
+        await self._db.run(record)
+
+    async def pending_erasures(self) -> list[Erasure]:
+        rows = await self._db.run(
+            lambda db: db.execute("SELECT id, namespace, bots FROM erasures ORDER BY id").fetchall()
+        )
+        return [Erasure(uid, namespace, frozenset(json.loads(bots))) for uid, namespace, bots in rows]
+
+    async def lease_erasure(self, erasure_id: str, holder: str, *, until: float, now: float) -> bool:
+        leased: bool = await self._db.run(
+            lambda db: (
+                db.execute(
+                    "UPDATE erasures SET holder = ?, lease_until = ? WHERE id = ?"
+                    " AND (holder IS NULL OR holder = ? OR lease_until < ?)",
+                    (holder, until, erasure_id, holder, now),
+                ).rowcount
+                == 1
+            )
+        )
+        return leased
+
+    async def finish_erasure(self, erasure_id: str, holder: str) -> None:
+        await self._db.run(
+            lambda db: db.execute("DELETE FROM erasures WHERE id = ? AND holder = ?", (erasure_id, holder))
+        )
 
     async def mirror_bot(
         self, owner: str, name: str, summary: dict[str, Any], *, deleted: bool = False
