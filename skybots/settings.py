@@ -189,6 +189,11 @@ class ApiSettings(BotBounds):
     """How many bots one user may have; held in the users table, so it holds across API replicas."""
     run_requests_per_minute: int = Field(default=10, ge=1)
     """Run-now and preview requests one user may make a minute (all their bots, all replicas); past it: 429."""
+    erasure_lease_seconds: float = Field(default=60, gt=0, le=3600)
+    """How long a replica holds a deleted account's erasure without renewing it (it renews after
+    every batch): when a replica dies mid-erasure, another takes it up after this."""
+    erasure_interval_seconds: float = Field(default=60, gt=0, le=3600)
+    """How often a replica looks for pending erasures besides its start-up and its own deletions."""
     users_table: str = "skybots-users"
     """DynamoDB table of users and the mirror of their bots."""
     runs_table: str = "skybots-runs"

@@ -4,6 +4,7 @@ and nobody else loses anything."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import uuid
@@ -20,14 +21,16 @@ import yaml
 from skybots.api.bots import resource_name
 from skybots.bots import validate_spec
 from skybots.reposter import bot_keys
-from skybots.stores.kubernetes import BOT, SECRET
+from skybots.stores.kubernetes import BOT, SECRET, NotFound
 from skybots.stores.redis import RedisCache
 from skybots.stores.runs import RunRecord
+from skybots.stores.users import SqliteUsers, Users
 from tests.support.api import Api, UserClient, replica
 from tests.support.atproto import AtprotoNetwork
-from tests.support.aws import REGION
+from tests.support.aws import REGION, store_edge
 from tests.support.kubernetes import BOTS, ClusterEmulator, upcoming
 from tests.support.local_dev import live_hashtag_bot, posts, skybots_dev
+from tests.support.operator import eventually
 from tests.support.services import redis_text
 
 NS = "skybots"
@@ -215,6 +218,15 @@ def everything(api: Api, cluster: ClusterEmulator, redis_url: str) -> str:
     return "\n".join([json.dumps(objects), json.dumps(items), redis_text(redis_url)])
 
 
+async def erased(users: Users, seconds: float = 30) -> None:
+    """Wait until no erasure is pending, as an operator sees it in the users store."""
+
+    async def none_pending() -> bool:
+        return await users.pending_erasures() == []
+
+    await eventually(none_pending, seconds, "every pending erasure finished")
+
+
 def traces(client: UserClient, *bots: str) -> list[str]:
     """What would say that the user was here: their id, email, and their bots' names."""
     return [client.user.id, client.user.id[:16], client.user.email, *bots]
@@ -253,7 +265,8 @@ async def test_deleting_an_account_leaves_nothing_of_the_user_and_nobody_else_lo
     assert everything(api, cluster, redis_url) == text
 
     response = await alice.request("DELETE", "/api/account", json={"confirm": "alice@example.com"})
-    assert response.status_code == 204, response.text
+    assert (response.status_code, response.content) == (202, b""), response.text
+    await erased(api.services.users)
 
     left = everything(api, cluster, redis_url)
     assert [trace for trace in traces(alice, "alpha-news", "alpha-art", "alpha-gone") if trace in left] == []
@@ -271,7 +284,7 @@ async def test_an_old_cookie_opens_nothing_after_the_user_signs_up_again(api: Ap
     alice = await api.sign_in("alice")
     assert (
         await alice.request("DELETE", "/api/account", json={"confirm": "alice@example.com"})
-    ).status_code == 204
+    ).status_code == 202
     await api.services.users.sign_in("http://127.0.0.1:1/issuer", "sub-alice", "alice@example.com", "Alice")
     async with replica(api) as fresh:  # no memory of the deletion: only the store answers
         cookie = alice.http.cookies
@@ -297,9 +310,118 @@ async def test_a_deletion_stopped_halfway_is_finished_by_the_next(
     assert [bot["name"] for bot in (await alice.get("/api/bots")).json()] == ["alpha-news"]
 
     response = await alice.request("DELETE", "/api/account", json={"confirm": "alice@example.com"})
-    assert response.status_code == 204, response.text
+    assert response.status_code == 202, response.text
+    await erased(api.services.users)
     left = everything(api, cluster, redis_url)
     assert [trace for trace in traces(alice, "alpha-news", "alpha-art") if trace in left] == []
+
+
+# --- the erasure in the background -----------------------------------------------------------------
+
+
+async def delete_account(client: UserClient) -> None:
+    """Alice deletes her account: answered at once, whatever the erasure does meanwhile."""
+    confirmed = client.request("DELETE", "/api/account", json={"confirm": "alice@example.com"})
+    response = await asyncio.wait_for(confirmed, 10)
+    assert (response.status_code, response.content) == (202, b""), response.text
+
+
+async def test_the_deletion_answers_before_a_held_erasure_and_has_protected_the_user_already(
+    redis_api: Api, cluster: ClusterEmulator, redis_url: str, aws: str
+) -> None:
+    api = redis_api
+    cache = api.services.cache
+    assert isinstance(cache, RedisCache)
+    alice = await with_bots(await api.sign_in("alice"), "alpha-news")
+    await have_run(api, cache, alice, "alpha-news")
+    resource = resource_name(alice.user, "alpha-news")
+    users, history = api.services.users, api.services.history
+    async with store_edge(aws) as edge, replica(api, dynamodb_endpoint_url=edge.url) as behind_edge:
+        held = edge.hold("BatchWriteItem", api.settings.runs_table)  # every delete of run history waits
+        try:
+            await delete_account(await behind_edge.sign_in("alice"))
+            await asyncio.wait_for(held.arrived.wait(), 10)  # the erasure is under way, held at the store
+
+            # What protects her is done: no Bot runs, no app password, no profile, no session.
+            assert await api.kube.list(BOT, NS) == []
+            with pytest.raises(NotFound):
+                await api.kube.get(SECRET, NS, f"{resource}-credentials")
+            assert (await users.get(alice.user.id), await users.mirrored_bots(alice.user.id)) == (None, {})
+            async with replica(api) as fresh:  # a replica with no memory of her
+                stale = await fresh.sign_in("bob")
+                stale.http.cookies = alice.http.cookies
+                assert (await stale.get("/api/me")).status_code == 401
+            # What is left is pending, named by her opaque id and her bots' names only.
+            assert [(e.id, e.bots) for e in await users.pending_erasures()] == [
+                (alice.user.id, frozenset({resource}))
+            ]
+            assert await history.get(NS, resource, f"bot-{resource}-0") is not None
+        finally:
+            held.released.set()
+        await erased(users)
+
+    left = everything(api, cluster, redis_url)
+    assert [trace for trace in traces(alice, "alpha-news") if trace in left] == []
+
+
+async def test_of_two_replicas_one_erases_and_the_other_is_refused_the_lease_meanwhile(
+    api: Api, aws: str
+) -> None:
+    alice = await with_bots(await api.sign_in("alice"), "alpha-news")
+    resource = resource_name(alice.user, "alpha-news")
+    await have_run_history(api, resource)
+    async with (
+        store_edge(aws) as first_edge,
+        store_edge(aws) as second_edge,
+        replica(api, dynamodb_endpoint_url=first_edge.url) as first,
+    ):
+        held = first_edge.hold("BatchWriteItem", api.settings.runs_table)
+        try:
+            await delete_account(await first.sign_in("alice"))
+            await asyncio.wait_for(held.arrived.wait(), 10)  # the first replica erases, held mid-batch
+            async with replica(api, dynamodb_endpoint_url=second_edge.url, erasure_interval_seconds=0.05):
+
+                async def refused_thrice() -> bool:  # a failed condition on the lease: a 400
+                    refusals = [
+                        c for c in second_edge.calls if (c.operation, c.status) == ("UpdateItem", 400)
+                    ]
+                    return len(refusals) >= 3
+
+                await eventually(refused_thrice, 10, "the second replica asked for the lease three times")
+            assert [
+                c for c in second_edge.calls if c.operation == "BatchWriteItem"
+            ] == []  # it deleted nothing
+            assert await api.services.history.get(NS, resource, f"bot-{resource}-1") is not None
+        finally:
+            held.released.set()
+        await erased(api.services.users)
+    assert await api.services.history.get(NS, resource, f"bot-{resource}-1") is None
+
+
+async def test_an_erasure_whose_replica_died_midway_is_finished_once_the_api_starts_again(
+    api: Api, aws: str
+) -> None:
+    alice = await with_bots(await api.sign_in("alice"), "alpha-news", "alpha-art")
+    resources = [resource_name(alice.user, name) for name in ("alpha-news", "alpha-art")]
+    for resource in resources:
+        await have_run_history(api, resource)
+    async with store_edge(aws) as edge:
+        held = edge.hold("BatchWriteItem", api.settings.runs_table)
+        try:
+            async with replica(api, dynamodb_endpoint_url=edge.url, erasure_lease_seconds=1) as dying:
+                await delete_account(await dying.sign_in("alice"))
+                await asyncio.wait_for(held.arrived.wait(), 10)
+            # The replica is gone in the middle of a batch: its lease is left to run out.
+            assert [e.id for e in await api.services.users.pending_erasures()] == [alice.user.id]
+            assert await api.services.history.get(NS, resources[0], f"bot-{resources[0]}-0") is not None
+
+            async with replica(api, erasure_interval_seconds=0.1):  # the API started again
+                await erased(api.services.users)
+        finally:
+            held.released.set()  # the dead replica's last call, late: it deletes nothing more
+    for resource in resources:
+        assert await api.services.history.get(NS, resource, f"bot-{resource}-0") is None
+        assert await api.services.history.get(NS, resource, f"bot-{resource}-1") is None
 
 
 # --- the same, where bots really ran: `skybots dev` on Bluesky's reference network -------------------
@@ -360,9 +482,10 @@ async def test_deleting_the_account_of_bots_that_ran_leaves_nothing_in_the_local
         assert all(trace in before for trace in traces)
 
         response = await dev.client.request("DELETE", "/api/account", json={"confirm": me["email"]})
-        assert response.status_code == 204, response.text
+        assert response.status_code == 202, response.text
         assert (await dev.client.get("/api/me")).status_code == 401
         assert (await dev.client.get("/api/bots")).status_code == 401
+        await erased(SqliteUsers(data / "users.db"))
 
     left = local_stores(data, redis_url)
     assert [trace for trace in traces if trace in left] == []
@@ -417,7 +540,8 @@ async def test_a_deletion_never_touches_another_users_bot_under_a_name_of_before
     await have_run_history(api, legacy)
 
     response = await alice.request("DELETE", "/api/account", json={"confirm": "alice@example.com"})
-    assert response.status_code == 204, response.text
+    assert response.status_code == 202, response.text
+    await erased(api.services.users)
 
     assert (await api.kube.get(SECRET, NS, f"{legacy}-credentials"))["metadata"]["name"]
     assert (await api.kube.get(BOT, NS, legacy))["metadata"]["labels"]["skybots.dev/owner"] == bob.user.id

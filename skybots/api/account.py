@@ -1,12 +1,14 @@
 """/api/account: the signed-in user's own account: which mails they get, their bots as YAML, deleting it all.
 
-Deleting an account removes, in this order: each Bot (its CronJob, ConfigMap and Jobs follow by
-ownerReferences) and its app-password Secret, each bot's run history and its state in the
-reposter's cache (watermarks, recent reposts), then the user's record with everything under it
-(the bot mirror, quota slots, run-request counts, alert claims, mail settings). The user record
-goes last: a delete that stops halfway leaves the user signed in, so that the same call again
-finishes it; once the record is gone every session of the user is refused (sessions.current_user),
-and a later sign-in is a new account that no earlier cookie opens.
+Deleting an account does at once what protects the user, in this order: each Bot (its CronJob,
+ConfigMap and Jobs follow by ownerReferences) and its app-password Secret, so nothing runs; then it
+records what is left (each bot's run history and its state in the reposter's cache) as a pending
+erasure, which skybots.api.erasure finishes in the background; then the user's share of the
+request budget in the cache, and last the user's record with everything under it (the bot
+mirror, quota slots, run-request counts, alert claims, mail settings). The user record goes last:
+a delete that stops halfway leaves the user signed in, so that the same call again finishes it;
+once the record is gone every session of the user is refused (sessions.current_user), and a
+later sign-in is a new account that no earlier cookie opens.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from skybots.api.bots import (
     resource_name,
     secret_name,
 )
+from skybots.api.erasure import Eraser
 from skybots.api.sessions import SignedIn
 from skybots.api.stats import StatsReader
 from skybots.bots import OWNER_LABEL, WireModel
@@ -40,7 +43,7 @@ from skybots.mail import OPTIONAL_MAILS
 from skybots.reposter import bot_keys
 from skybots.stores.cache import Cache as ReposterCache
 from skybots.stores.kubernetes import SECRET, NotFound
-from skybots.stores.runs import RunHistory
+from skybots.stores.users import Erasure
 
 router = APIRouter(
     prefix="/api/account",
@@ -133,11 +136,6 @@ async def export_bots(user: SignedIn, cache: Cache) -> Response:
     )
 
 
-def _history(request: Request) -> RunHistory:
-    history: RunHistory = request.app.state.services.history
-    return history
-
-
 def _reposter_cache(request: Request) -> ReposterCache | None:
     cache: ReposterCache | None = request.app.state.services.cache
     return cache
@@ -145,9 +143,13 @@ def _reposter_cache(request: Request) -> ReposterCache | None:
 
 @router.delete(
     "",
-    status_code=status.HTTP_204_NO_CONTENT,
+    status_code=status.HTTP_202_ACCEPTED,
     operation_id="deleteAccount",
-    responses={422: {"model": Invalid, "description": "The confirmation is not your email address."}},
+    response_class=Response,
+    responses={
+        202: {"description": "Deleted and signed out; the run history goes within minutes."},
+        422: {"model": Invalid, "description": "The confirmation is not your email address."},
+    },
 )
 async def delete_account(
     body: AccountDeletion,
@@ -158,12 +160,13 @@ async def delete_account(
     settings: Settings,
     views: ViewsDep,
     request: Request,
-    history: Annotated[RunHistory, Depends(_history)],
     reposter_cache: Annotated[ReposterCache | None, Depends(_reposter_cache)],
 ) -> Response:
     """Delete your account and everything in it: bots, their app passwords, run history, your records.
 
-    Signs you out everywhere. Safe to repeat: a delete that stopped halfway is finished by the next.
+    Signs you out everywhere. Answers 202 once your bots, app passwords and records are gone: the
+    run history is erased in the background, within minutes. Safe to repeat: a delete that stopped
+    halfway is finished by the next.
     """
     if body.confirm != user.email:
         raise HTTPException(
@@ -176,15 +179,15 @@ async def delete_account(
     # by their name of now: under the name of before 64-bit owners another user's bot may live.
     earlier = {resource_name(user, name) for name in await users.mirrored_bots(user.id)}
     stats: StatsReader = request.app.state.stats
-    for resource in sorted({*live, *earlier}):
+    resources = sorted({*live, *earlier})
+    for resource in resources:
         if resource in live:
             await delete_resource(kube, cache, views, namespace, resource)
         with contextlib.suppress(NotFound):  # gone with its Bot already, or never made
             await kube.delete(SECRET, namespace, secret_name(resource))
-        await history.forget(namespace, resource)
         stats.forget(resource)
-        if reposter_cache is not None:
-            await reposter_cache.delete(*bot_keys.of_bot(namespace, resource))
+    if resources:
+        await users.record_erasure(Erasure(user.id, namespace, frozenset(resources)))
     if reposter_cache is not None:
         tenant = bots.tenant(namespace, {OWNER_LABEL: user.id}, namespace)
         share, competing = bot_keys.egress_share(tenant)
@@ -194,4 +197,6 @@ async def delete_account(
     known: sessions.KnownUsers = request.app.state.known_users
     known.forget(user.id)
     request.session.clear()
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    eraser: Eraser = request.app.state.eraser
+    eraser.wake()
+    return Response(status_code=status.HTTP_202_ACCEPTED)

@@ -37,6 +37,7 @@ from skybots.api import (
 from skybots.api import events as api_events
 from skybots.api.body_limit import BodyLimit
 from skybots.api.bot_cache import BotCache
+from skybots.api.erasure import Eraser
 from skybots.api.security_headers import SecurityHeaders
 from skybots.api.stats import StatsReader
 from skybots.bots import error_paths
@@ -109,12 +110,19 @@ def create_app(
         app.state.stats = StatsReader(ready.history, settings.namespace)
         app.state.views = bots.Views()
         app.state.known_users = sessions.KnownUsers(ready.users, ttl=settings.user_cache_seconds)
+        app.state.eraser = eraser = Eraser(
+            ready,
+            lease=settings.erasure_lease_seconds,
+            interval=settings.erasure_interval_seconds,
+        )
         await cache.start()
+        eraser.start()
         metrics.owners = cache.owners
         stop_metrics = metrics.serve(settings.metrics_port) if settings.metrics_port else None
         try:
             yield
         finally:
+            await eraser.stop()
             if stop_metrics is not None:
                 stop_metrics()
             await cache.stop()

@@ -10,6 +10,7 @@ OpenID provider in tests/test_auth.py; here it would only slow every test down.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -105,13 +106,16 @@ class Api:
 
 
 @contextlib.asynccontextmanager
-async def replica(api: Api) -> AsyncIterator[Api]:
+async def replica(api: Api, **settings: Any) -> AsyncIterator[Api]:
     """A second API replica beside `api`: its own app, Bot cache and clients, on the same cluster
-    (the same LocalKubernetes, in-process) and the same tables."""
-    services = await services_for(api.settings, api.services.kube if api.local else None)
-    app = create_app(api.settings, services)
+    (the same LocalKubernetes, in-process), the same tables and the same cache; `settings` changed
+    (its `dynamodb_endpoint_url` may be a proxy in front of the same moto)."""
+    changed = api.settings.model_copy(update=settings)
+    services = await services_for(changed, api.services.kube if api.local else None)
+    services.cache = api.services.cache
+    app = create_app(changed, services)
     async with app.router.lifespan_context(app):
-        second = Api(app, api.settings, services, api.kube)
+        second = Api(app, changed, services, api.kube)
         yield second
         for client in second.clients:
             await client.http.aclose()
@@ -138,8 +142,8 @@ async def services_for(settings: ApiSettings, kube: KubernetesApi | None = None)
     history = DynamoRunHistory(
         settings.runs_table, region=REGION, endpoint_url=settings.dynamodb_endpoint_url
     )
-    users.ensure_table()
-    history.ensure_table()
+    await asyncio.to_thread(users.ensure_table)  # in a thread: the endpoint may be a proxy on this loop
+    await asyncio.to_thread(history.ensure_table)
     kube = kube or await Kubernetes.connect(settings.kubernetes_server, API_USER_AGENT)
     return Services(kube=kube, users=users, history=history)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -77,6 +78,8 @@ class StoreCall:
     """Bytes of the answer."""
     seconds: float
     """How long the store took to answer."""
+    status: int = 200
+    """The HTTP status of the answer (400: a condition failed, among others)."""
 
 
 @dataclass
@@ -86,19 +89,38 @@ class StoreEdge:
     client: httpx.AsyncClient  # to moto, its connections kept
     url: str = ""
     calls: list[StoreCall] = field(default_factory=list)
+    holds: dict[tuple[str, str], StoreHold] = field(default_factory=dict)
 
     def reads(self) -> list[StoreCall]:
         return [call for call in self.calls if call.operation in READS]
 
+    def hold(self, operation: str, table: str) -> StoreHold:
+        """Hold every call of `operation` on `table` (as its request names it) until released."""
+        self.holds[operation, table] = held = StoreHold()
+        return held
+
     async def _handle(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
+        operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
+        sent = json.loads(await request.read() or b"{}")
+        for table in [sent.get("TableName"), *sent.get("RequestItems", {})]:
+            if held := self.holds.get((operation, table)):
+                held.arrived.set()
+                await held.released.wait()
         started = time.perf_counter()
         answer = await forwarded(request, self.client)
         seconds = time.perf_counter() - started
-        operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
         body = json.loads(answer.content or b"{}")
         items = len(body.get("Items", [])) + ("Item" in body)
-        self.calls.append(StoreCall(operation, items, len(answer.content), seconds))
+        self.calls.append(StoreCall(operation, items, len(answer.content), seconds, answer.status_code))
         return answered(answer)
+
+
+@dataclass
+class StoreHold:
+    """Calls held at the edge: `arrived` is set when the first came, they go on once `released` is."""
+
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @asynccontextmanager

@@ -254,7 +254,9 @@ export interface paths {
          * Delete Account
          * @description Delete your account and everything in it: bots, their app passwords, run history, your records.
          *
-         *     Signs you out everywhere. Safe to repeat: a delete that stopped halfway is finished by the next.
+         *     Signs you out everywhere. Answers 202 once your bots, app passwords and records are gone: the
+         *     run history is erased in the background, within minutes. Safe to repeat: a delete that stopped
+         *     halfway is finished by the next.
          */
         delete: operations["deleteAccount"];
         options?: never;
@@ -2254,8 +2256,8 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
-            204: {
+            /** @description Deleted and signed out; the run history goes within minutes. */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
