@@ -114,7 +114,7 @@ async def signed_in(aws: str, secret: str, subject: str) -> tuple[User, dict[str
     users = DynamoUsers("skybots-users", region=REGION, endpoint_url=aws)
     user, _ = await users.sign_in(ISSUER, subject, f"{subject}@example.com", subject.title())
     csrf = secrets.token_urlsafe(16)
-    session = {"user": user.id, "csrf": csrf, "expires": int(time.time()) + 3600}
+    session = {"user": user.id, "csrf": csrf, "issued": time.time(), "expires": int(time.time()) + 3600}
     signed = itsdangerous.TimestampSigner(secret).sign(base64.b64encode(json.dumps(session).encode()))
     return user, {"skybots_session": signed.decode()}, {"X-CSRF-Token": csrf}
 

@@ -90,6 +90,8 @@ class StoreEdge:
     url: str = ""
     calls: list[StoreCall] = field(default_factory=list)
     holds: dict[tuple[str, str], StoreHold] = field(default_factory=dict)
+    delay: float = 0.0
+    """Seconds added before each call goes on: a network's round trip, as to DynamoDB in a region."""
 
     def reads(self) -> list[StoreCall]:
         return [call for call in self.calls if call.operation in READS]
@@ -106,6 +108,7 @@ class StoreEdge:
             if held := self.holds.get((operation, table)):
                 held.arrived.set()
                 await held.released.wait()
+        await asyncio.sleep(self.delay)
         started = time.perf_counter()
         answer = await forwarded(request, self.client)
         seconds = time.perf_counter() - started
