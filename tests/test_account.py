@@ -424,6 +424,27 @@ async def test_an_erasure_whose_replica_died_midway_is_finished_once_the_api_sta
         assert await api.services.history.get(NS, resource, f"bot-{resource}-1") is None
 
 
+async def test_signed_up_again_she_cannot_remake_a_bot_whose_erasure_is_pending(api: Api, aws: str) -> None:
+    alice = await with_bots(await api.sign_in("alice"), "alpha-news")
+    await have_run_history(api, resource_name(alice.user, "alpha-news"))
+    async with store_edge(aws) as edge, replica(api, dynamodb_endpoint_url=edge.url) as behind_edge:
+        held = edge.hold("BatchWriteItem", api.settings.runs_table)
+        try:
+            await delete_account(await behind_edge.sign_in("alice"))
+            await asyncio.wait_for(held.arrived.wait(), 10)
+            again = await api.sign_in("alice")  # the same Google account: the same id, the same names
+            response = await again.post("/api/bots", json=new_bot("alpha-news", "newtag"))
+            assert response.status_code == 409, response.text
+            assert response.json()["detail"] == (
+                "Your deleted account's bot 'alpha-news' is still being erased: try again in a few minutes."
+            )
+            assert (await again.post("/api/bots", json=new_bot("alpha-art", "arttag"))).status_code == 201
+        finally:
+            held.released.set()
+        await erased(api.services.users)
+    assert (await again.post("/api/bots", json=new_bot("alpha-news", "newtag"))).status_code == 201
+
+
 # --- the same, where bots really ran: `skybots dev` on Bluesky's reference network -------------------
 
 

@@ -316,6 +316,13 @@ async def create_bot(
         raise HTTPException(status.HTTP_409_CONFLICT, f"You already have a bot named {body.name!r}.")
     resource = resource_name(user, body.name)
     spec = _validated(body.spec.model_dump(mode="json", by_alias=True, exclude_none=True), resource, settings)
+    # A user who deleted their account and signed up again has the same id, so the same names:
+    # a bot made now would lose its runs to the erasure of the one before.
+    if any(e.id == user.id and resource in e.bots for e in await users.pending_erasures()):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"Your deleted account's bot {body.name!r} is still being erased: try again in a few minutes.",
+        )
     await _reserve_slot(users, cache, user, body.name, settings.bots_per_user)
     labels = {
         "app.kubernetes.io/name": "skybots",
