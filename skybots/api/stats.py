@@ -1,17 +1,18 @@
-"""A bot's runs, summed in time buckets for its charts; cached briefly, as charts poll."""
+"""A bot's runs, summed in time buckets for its charts from the run history's sums by the hour
+(each bucket is whole UTC hours); cached briefly, as charts poll."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import Field
 
-from skybots.bots import FAILED_OUTCOMES, WireModel
-from skybots.stores.runs import RunHistory
+from skybots.bots import WireModel
+from skybots.stores.runs import REJECTED, RunHistory
 
 Range = Literal["24h", "7d", "30d"]
 # How far back each range reaches, and how wide its buckets are.
@@ -61,11 +62,14 @@ class StatsReader:
     refresh runs, and concurrent first requests for a bot share one computation. An answer made
     before the bot's last run (`last_run`, its Job) is never served: that run is in the history
     before it is in the Bot's status, so the next read counts it.
+
+    At most `kept` answers are kept, the least recently read going first: 3,000 (a thousand bots
+    watched in their three ranges) of at most a few kB each, unless a bot's rejections have many reasons.
     """
 
-    def __init__(self, history: RunHistory, namespace: str, *, ttl: float = 30) -> None:
-        self._history, self._namespace, self._ttl = history, namespace, ttl
-        self._answers: dict[tuple[str, Range], tuple[float, str, bytes]] = {}
+    def __init__(self, history: RunHistory, namespace: str, *, ttl: float = 30, kept: int = 3000) -> None:
+        self._history, self._namespace, self._ttl, self._kept = history, namespace, ttl, kept
+        self._answers: OrderedDict[tuple[str, Range], tuple[float, str, bytes]] = OrderedDict()
         self._computing: dict[tuple[str, Range, str], asyncio.Task[bytes]] = {}
 
     def forget(self, bot: str) -> None:
@@ -75,6 +79,8 @@ class StatsReader:
 
     async def read(self, bot: str, range_: Range, last_run: str = "") -> bytes:
         answer = self._answers.get((bot, range_))
+        if answer is not None:
+            self._answers.move_to_end((bot, range_))
         if answer is not None and answer[1] == last_run and answer[0] > time.monotonic():
             return answer[2]
         key = (bot, range_, last_run)
@@ -88,6 +94,9 @@ class StatsReader:
             try:
                 stats = (await self._compute(bot, range_)).model_dump_json(by_alias=True).encode()
                 self._answers[bot, range_] = (time.monotonic() + self._ttl, last_run, stats)
+                self._answers.move_to_end((bot, range_))
+                while len(self._answers) > self._kept:
+                    self._answers.popitem(last=False)
                 return stats
             finally:
                 del self._computing[key]
@@ -102,19 +111,20 @@ class StatsReader:
             (now.timestamp() // width.total_seconds() + 1) * width.total_seconds(), UTC
         )
         start = end - span
-        count = int(span / width)
-        buckets = [Bucket(start=start + width * n) for n in range(count)]
-        rejected: list[Counter[str]] = [Counter() for _ in buckets]
-        for run in await self._history.query(self._namespace, bot, start, end):
-            index = min(count - 1, int((run.started_at - start) / width))
-            bucket = buckets[index]
-            bucket.runs += 1
-            bucket.failed_runs += run.outcome in FAILED_OUTCOMES
-            bucket.rate_limited_runs += run.outcome == "rateLimited"
-            bucket.candidates += run.candidates
-            bucket.reposted += 0 if run.dry_run else run.reposted
-            bucket.duplicates += run.duplicates
-            rejected[index].update(run.rejected)
-        for bucket, reasons in zip(buckets, rejected, strict=True):
-            bucket.rejected = dict(reasons)
-        return Stats(range=range_, bucket_seconds=int(width.total_seconds()), buckets=buckets)
+        sums: list[Counter[str]] = [Counter() for _ in range(int(span / width))]
+        for hour, counts in await self._history.hourly(self._namespace, bot, start, end):
+            sums[int((hour - start) / width)].update(counts)
+        return Stats(
+            range=range_,
+            bucket_seconds=int(width.total_seconds()),
+            buckets=[
+                Bucket.model_validate({"start": start + width * n, **_split(counts)})
+                for n, counts in enumerate(sums)
+            ],
+        )
+
+
+def _split(counts: Counter[str]) -> dict[str, object]:
+    """A bucket's fields from its sums: the rejections by reason gathered under `rejected`."""
+    rejected = {name.removeprefix(REJECTED): n for name, n in counts.items() if name.startswith(REJECTED)}
+    return {**{name: n for name, n in counts.items() if not name.startswith(REJECTED)}, "rejected": rejected}

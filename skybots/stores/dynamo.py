@@ -44,6 +44,34 @@ def put_new(dynamodb: Any, table: str, item: dict[str, Any]) -> bool:
     return True
 
 
+def add_once(
+    dynamodb: Any, table: str, key: dict[str, Any], counts: dict[str, int], mark: str, expires: int
+) -> bool:
+    """Add `counts` to the counter item at `key` unless `mark` is in its `marks` already (then nothing
+    changes), and set its TTL `expiresAt` to `expires`; whether it added. One UpdateItem: no
+    transaction (two appends in one hour would conflict), and safe to repeat."""
+    names = {f"#c{n}": name for n, name in enumerate(counts)}
+    values = {f":c{n}": {"N": str(count)} for n, count in enumerate(counts.values())}
+    adds = ", ".join([*(f"#c{n} :c{n}" for n in range(len(counts))), "#marks :marks"])
+    try:
+        dynamodb.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression=f"ADD {adds} SET #e = :e",
+            ConditionExpression="NOT contains(#marks, :mark)",
+            ExpressionAttributeNames={**names, "#marks": "marks", "#e": "expiresAt"},
+            ExpressionAttributeValues={
+                **values,
+                ":marks": {"SS": [mark]},
+                ":mark": {"S": mark},
+                ":e": {"N": str(expires)},
+            },
+        )
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
 def delete_partition(dynamodb: Any, table: str, pk: str) -> int:
     """Delete every item under a partition key (a page of keys at a time); how many there were.
 

@@ -8,6 +8,12 @@ first, or the newest few (backwards, with a Limit). Each record is also kept at
 `sk` = "JOB#<job>", written right after, so one GetItem reads a run by its Job.
 `expiresAt` (epoch seconds) is the table's TTL attribute.
 
+Beside the runs, each hour a bot's runs started in has its sums (`tally`), at `sk` = "HOUR#<hour>",
+added by the append after the run's RUN# item, with a hash of its Job in the item's `marks` so
+that it is added once (a conditional update, repeated safely): the charts read one item an hour
+instead of every run (30 days at a one-minute schedule: 720 items, not 43,200), and a run counts
+once in them however late it is collected and however often it is appended.
+
 A page of runs ends with a cursor, "<startedAt>#<job>" of its last run: the next page starts
 after it.
 """
@@ -15,6 +21,7 @@ after it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import sqlite3
@@ -22,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from skybots.bots import FAILED_OUTCOMES
 from skybots.runs import RunReport
 from skybots.stores import dynamo
 from skybots.stores.sqlite import Database
@@ -56,6 +64,13 @@ class RunHistory(Protocol):
         newest first, reading no more than those; and the cursor of the next page (None: no more)."""
         ...
 
+    async def hourly(
+        self, namespace: str, bot: str, since: datetime, until: datetime
+    ) -> list[tuple[datetime, Sums]]:
+        """The sums of the bot's runs by the hour they started in, for the hours in [since, until) that had runs,
+        oldest first (`since` and `until` on the hour)."""
+        ...
+
     async def get(self, namespace: str, bot: str, job: str) -> RunRecord | None:
         """The bot's run of that Job, by its key."""
         ...
@@ -64,6 +79,32 @@ class RunHistory(Protocol):
         """Delete up to `limit` of the bot's stored items (its owner deleted their account); how many
         (0: none is left). A batch at a time, so that the caller can renew its lease in between."""
         ...
+
+
+HOUR = timedelta(hours=1)
+REJECTED = "rejected."
+"""The prefix of a sum of rejections by one reason ("rejected.language")."""
+Sums = dict[str, int]
+"""Sums of runs by measure: runs, failedRuns, rateLimitedRuns, candidates, reposted, duplicates,
+and rejected.<reason> (the stats' names)."""
+
+
+def tally(record: RunRecord) -> Sums:
+    """What the run adds to the sums of the hour it started in (zeros left out); dry runs repost nothing."""
+    sums = {
+        "runs": 1,
+        "failedRuns": int(record.outcome in FAILED_OUTCOMES),
+        "rateLimitedRuns": int(record.outcome == "rateLimited"),
+        "candidates": record.candidates,
+        "reposted": 0 if record.dry_run else record.reposted,
+        "duplicates": record.duplicates,
+        **{f"{REJECTED}{reason}": count for reason, count in record.rejected.items()},
+    }
+    return {name: count for name, count in sums.items() if count}
+
+
+def hour_of(moment: datetime) -> datetime:
+    return datetime.fromtimestamp(moment.timestamp() // 3600 * 3600, UTC)
 
 
 CURSOR = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$"
@@ -88,6 +129,9 @@ def _page(records: list[RunRecord], limit: int) -> tuple[list[RunRecord], str | 
 
 DELETE_WORKERS = 8
 """BatchWriteItem calls a forget makes at once (benchmarks/account_deletion.py measures them)."""
+
+HOUR_KEYS = frozenset({"pk", "sk", "expiresAt", "marks"})
+"""The attributes of an hour's item that are not its sums ("marks": a 64-bit hash of each Job counted)."""
 
 
 class DynamoRunHistory:
@@ -127,10 +171,20 @@ class DynamoRunHistory:
         return [run, {**run, "sk": {"S": f"JOB#{record.job}"}}]
 
     def _append(self, record: RunRecord) -> bool:
-        """The first writer of a Job wins. The JOB# item is written also when the RUN# one was there
-        already: an append that stopped between the two is completed by the next."""
+        """The first writer of a Job wins. Its hour's sums and the JOB# item are written also when the
+        RUN# one was there already (the sums count a Job once): an append that stopped between them is
+        completed by the next."""
         run, by_job = self.items(record)
         written = dynamo.put_new(self._client, self._table, run)
+        hour = hour_of(record.started_at)
+        dynamo.add_once(
+            self._client,
+            self._table,
+            {"pk": run["pk"], "sk": {"S": f"HOUR#{_timestamp(hour)}"}},
+            tally(record),
+            hashlib.blake2b(record.job.encode(), digest_size=8).hexdigest(),
+            int((hour + HOUR + self._retention).timestamp()),
+        )
         dynamo.put_new(self._client, self._table, by_job)
         return written
 
@@ -155,6 +209,37 @@ class DynamoRunHistory:
             records += [RunRecord.model_validate(json.loads(item["record"]["S"])) for item in page["Items"]]
             if "LastEvaluatedKey" not in page:
                 return records
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    async def hourly(
+        self, namespace: str, bot: str, since: datetime, until: datetime
+    ) -> list[tuple[datetime, Sums]]:
+        return await asyncio.to_thread(self._hourly, namespace, bot, since, until)
+
+    def _hourly(
+        self, namespace: str, bot: str, since: datetime, until: datetime
+    ) -> list[tuple[datetime, Sums]]:
+        hours: list[tuple[datetime, Sums]] = []
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": f"BOT#{namespace}/{bot}"},
+                ":low": {"S": f"HOUR#{_timestamp(since)}"},
+                ":high": {"S": f"HOUR#{_timestamp(until - HOUR)}"},
+            },
+        }
+        while True:
+            page = self._client.query(**request)
+            hours += [
+                (
+                    datetime.fromisoformat(item["sk"]["S"].removeprefix("HOUR#")),
+                    {name: int(value["N"]) for name, value in item.items() if name not in HOUR_KEYS},
+                )
+                for item in page["Items"]
+            ]
+            if "LastEvaluatedKey" not in page:
+                return hours
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     async def latest(
@@ -215,6 +300,11 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_expiry ON runs (expires_at);
 CREATE UNIQUE INDEX IF NOT EXISTS runs_job ON runs (namespace, bot, job);
+CREATE TABLE IF NOT EXISTS run_hours (
+    namespace TEXT NOT NULL, bot TEXT NOT NULL, hour TEXT NOT NULL, measure TEXT NOT NULL,
+    value INTEGER NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (namespace, bot, hour, measure)
+);
+CREATE INDEX IF NOT EXISTS run_hours_expiry ON run_hours (expires_at);
 """
 
 
@@ -233,7 +323,9 @@ class SqliteRunHistory:
 
     @staticmethod
     def _append(db: sqlite3.Connection, record: RunRecord, retention: timedelta) -> bool:
-        db.execute("DELETE FROM runs WHERE expires_at < ?", (int(datetime.now(UTC).timestamp()),))
+        now = int(datetime.now(UTC).timestamp())
+        db.execute("DELETE FROM runs WHERE expires_at < ?", (now,))
+        db.execute("DELETE FROM run_hours WHERE expires_at < ?", (now,))
         inserted = db.execute(
             "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (
@@ -245,7 +337,25 @@ class SqliteRunHistory:
                 int((record.finished_at + retention).timestamp()),
             ),
         )
-        return inserted.rowcount == 1
+        if inserted.rowcount != 1:
+            return False
+        hour = hour_of(record.started_at)
+        db.executemany(
+            "INSERT INTO run_hours VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET value = value + excluded.value, expires_at = excluded.expires_at",
+            [
+                (
+                    record.namespace,
+                    record.bot,
+                    _timestamp(hour),
+                    measure,
+                    count,
+                    int((hour + HOUR + retention).timestamp()),
+                )
+                for measure, count in tally(record).items()
+            ],
+        )
+        return True
 
     async def query(self, namespace: str, bot: str, since: datetime, until: datetime) -> list[RunRecord]:
         rows = await self._db.run(
@@ -256,6 +366,21 @@ class SqliteRunHistory:
             ).fetchall()
         )
         return [RunRecord.model_validate_json(record) for (record,) in rows]
+
+    async def hourly(
+        self, namespace: str, bot: str, since: datetime, until: datetime
+    ) -> list[tuple[datetime, Sums]]:
+        rows = await self._db.run(
+            lambda db: db.execute(
+                "SELECT hour, measure, value FROM run_hours WHERE namespace = ? AND bot = ? AND hour >= ?"
+                " AND hour < ? ORDER BY hour",
+                (namespace, bot, _timestamp(since), _timestamp(until)),
+            ).fetchall()
+        )
+        hours: dict[str, Sums] = {}
+        for hour, measure, value in rows:
+            hours.setdefault(hour, {})[measure] = value
+        return [(datetime.fromisoformat(hour), sums) for hour, sums in hours.items()]
 
     async def latest(
         self, namespace: str, bot: str, *, since: datetime, limit: int, before: str | None = None
@@ -279,12 +404,17 @@ class SqliteRunHistory:
         return None if row is None else RunRecord.model_validate_json(row[0])
 
     async def forget(self, namespace: str, bot: str, *, limit: int) -> int:
-        deleted: int = await self._db.run(
-            lambda db: (
-                db.execute(
-                    "DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs WHERE namespace = ? AND bot = ? LIMIT ?)",
-                    (namespace, bot, limit),
-                ).rowcount
-            )
-        )
+        deleted: int = await self._db.run(self._forget, namespace, bot, limit)
+        return deleted
+
+    @staticmethod
+    def _forget(db: sqlite3.Connection, namespace: str, bot: str, limit: int) -> int:
+        """Up to `limit` of the bot's runs, then of its hourly sums."""
+        deleted = 0
+        for table in ("runs", "run_hours"):
+            deleted += db.execute(
+                f"DELETE FROM {table} WHERE rowid IN"
+                f" (SELECT rowid FROM {table} WHERE namespace = ? AND bot = ? LIMIT ?)",
+                (namespace, bot, limit - deleted),
+            ).rowcount
         return deleted
