@@ -14,7 +14,15 @@ assets cached), and reports the time from navigation start until the chart's can
 reposts line (20 rows of pixels of the primary colour). The stats endpoint's own time over that
 history is timed beside it, cold (computed) and warm (cached).
 
+Stats alone: the API's StatsReader in this process over the same 43,200 runs in a SQLite run
+history (the store `skybots dev` charts from), per range: cold (a reader's first answer), after
+one new run (a run appended, then read with it as the last run: the answer of a bot on a
+one-minute schedule every minute) and cached (the same last run again); beside them, reading
+the range's runs back as records (what the stats were summed from before the hourly sums), the
+answers' sizes, and the time of one append (the run and its hour's sums).
+
     .venv/bin/python benchmarks/web_app.py [loads]   # default: 7
+    .venv/bin/python benchmarks/web_app.py stats     # the stats alone: no build, no browser
 
 Targets: at most 180 KB gz of JS in all, 80 KB before the first route renders; the bot page
 painted within 1 s of navigation.
@@ -206,6 +214,48 @@ async def paint(folder: Path, loads: int) -> dict[str, Any]:
     return {"stats": stats, **json.loads(out)}
 
 
+async def stats_alone() -> None:
+    """The StatsReader's timings over 43,200 runs in SQLite, printed as a table."""
+    from benchmarks.run_history import scratch
+    from skybots.api.stats import RANGES, Range, StatsReader
+    from skybots.stores.runs import SqliteRunHistory
+
+    async def timed(reader: StatsReader, range_: Range, last_run: str) -> tuple[float, bytes]:
+        started = time.perf_counter()
+        answer = await reader.read("bench", range_, last_run)
+        return (time.perf_counter() - started) * 1000, answer
+
+    with tempfile.TemporaryDirectory(dir=scratch()) as data:
+        runs = SqliteRunHistory(Path(data) / "runs.db")
+        made = history("bench")
+        started = time.perf_counter()
+        for start in range(0, len(made), 500):
+            await asyncio.gather(*(runs.append(run) for run in made[start : start + 500]))
+        appended = (time.perf_counter() - started) * 1000 / len(made)
+        print(f"stats over {RUNS:,} runs in SQLite, in process (ms; one append: {appended:.2f} ms):")
+        print(
+            f"{'range':5} {'cold':>7} {'new run':>8} {'cached':>7} {'runs read back':>15} {'answer kB':>10}"
+        )
+        newest = made[0]
+        ranges: tuple[Range, ...] = ("24h", "7d", "30d")
+        for range_ in ranges:
+            reader = StatsReader(runs, "skybots")
+            cold, _ = await timed(reader, range_, newest.job)
+            newest = newest.model_copy(
+                update={"job": f"{newest.job}-{range_}", "started_at": datetime.now(UTC)}
+            )
+            await runs.append(newest)
+            new_run, _ = await timed(reader, range_, newest.job)
+            cached, answer = await timed(reader, range_, newest.job)
+            started = time.perf_counter()
+            now = datetime.now(UTC)
+            await runs.query("skybots", "bench", now - RANGES[range_][0], now)
+            read_back = (time.perf_counter() - started) * 1000
+            print(
+                f"{range_:5} {cold:>7.1f} {new_run:>8.1f} {cached:>7.2f} {read_back:>15.0f} {len(answer) / KB:>10.1f}"
+            )
+
+
 # --- the table ------------------------------------------------------------------------------------------
 
 
@@ -239,4 +289,7 @@ async def bench(loads: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(bench(int(sys.argv[1]) if len(sys.argv) > 1 else 7))
+    if sys.argv[1:] == ["stats"]:
+        asyncio.run(stats_alone())
+    else:
+        asyncio.run(bench(int(sys.argv[1]) if len(sys.argv) > 1 else 7))
