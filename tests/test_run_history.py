@@ -125,6 +125,11 @@ async def test_an_append_that_stopped_between_its_two_items_is_completed_by_the_
     assert await history.get("team", "news", "news-1") is None
     assert await history.append(run) is False  # collected again: stored once
     assert await history.get("team", "news", "news-1") == run
+    assert await history.hourly("team", "news", T0, T0 + timedelta(hours=1)) == [
+        (T0, {"runs": 1})
+    ]  # and counted
+    assert await history.append(run) is False
+    assert await history.hourly("team", "news", T0, T0 + timedelta(hours=1)) == [(T0, {"runs": 1})]  # once
 
 
 async def test_forgetting_a_bot_deletes_all_its_runs_and_no_other_bots(open_history: Opener) -> None:
@@ -144,5 +149,7 @@ async def test_forgetting_a_bot_deletes_all_its_runs_and_no_other_bots(open_hist
     history = open_history()
     assert await history.query("team", "news", T0 - timedelta(days=1), T0 + timedelta(days=1)) == []
     assert await history.get("team", "news", "news-3") is None
+    assert await history.hourly("team", "news", T0 - timedelta(days=1), T0 + timedelta(days=1)) == []
     assert [r.job for r in await history.query("team", "art", T0, T0 + timedelta(hours=1))] == ["art-1"]
     assert (await history.get("other", "news", "news-x")) is not None
+    assert await history.hourly("team", "art", T0, T0 + timedelta(hours=1)) == [(T0, {"runs": 1})]
