@@ -8,6 +8,8 @@ import { broken, SCHEMAS, type Broken } from '@/api/rules'
 import { patternProblem } from '@/lib/re2Syntax'
 import { readsCron } from '@/lib/schedule'
 import { createBodyOf, fieldOf, updateBodyOf, type FormState } from './form'
+import 'words:form'
+import 'words:rules'
 
 type Translate = (key: string, values?: Record<string, unknown>) => string
 

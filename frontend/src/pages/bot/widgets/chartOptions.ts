@@ -25,6 +25,7 @@ import type { Bucket, Stats } from '@/api/client'
 import { i18n } from '@/i18n'
 import { reasonWords } from '@/lib/reasons'
 import { marks, OTHER_REASONS, span } from './chartData'
+import 'words:bot'
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, Filler, Tooltip, Legend, TimestackScale, gradient, annotation)
 

@@ -1,0 +1,42 @@
+"""The web app's weight against issue 15's targets, measured as `make benchmark-web` measures it (Vite's
+manifest): the words of the
+pages (en.json's other sections) load with those pages, not before."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.web_app import build, closure, files
+from tests.support.manifests import ROOT
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("app")
+    build(folder)
+    return folder
+
+
+def first_route_js(folder: Path) -> str:
+    manifest = json.loads((folder / ".vite" / "manifest.json").read_text())
+    entry = next(key for key, chunk in manifest.items() if chunk.get("isEntry"))
+    return "".join(
+        (folder / path).read_text()
+        for path in files(manifest, closure(manifest, entry, lazy=False))
+        if path.endswith(".js")
+    )
+
+
+def test_the_first_route_carries_the_layouts_and_the_faults_words_only(built: Path) -> None:
+    code = first_route_js(built)
+    locale = json.loads((ROOT / "frontend" / "src" / "locales" / "en.json").read_text())
+    assert locale["errors"]["title"] in code  # the fault banner is in the first route
+    for words in (
+        locale["form"]["createTitle"],
+        locale["bot"]["delete"]["explain"],
+        locale["account"]["title"],
+    ):
+        assert words not in code, f"{words!r} loads before the first route renders"
