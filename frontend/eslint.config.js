@@ -15,7 +15,7 @@ export default tseslint.config(
       'vue/singleline-html-element-content-newline': 'off',
       'vue/html-self-closing': 'off',
       // Vuestic's components are imported where they are used (src/vuestic.config.ts registers the layout's only).
-      'vue/no-undef-components': ['error', { ignorePatterns: ['^Router(Link|View)$', '^VaButton$', '^VaSwitch$'] }],
+      'vue/no-undef-components': ['error', { ignorePatterns: ['^Router(Link|View)$', '^VaButton$'] }],
     },
   },
 )

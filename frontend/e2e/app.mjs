@@ -523,7 +523,7 @@ try {
     const changed = (before) =>
       page.waitForFunction((colour) => getComputedStyle(document.querySelector('.bg-page')).backgroundColor !== colour, before.page)
     // On with the mouse (the switch's track), off again with the keyboard alone.
-    await page.locator('[data-test="theme"] .va-switch__inner').click()
+    await page.locator('[data-test="theme-track"]').click()
     await changed(light)
     const dark = await colours()
     if (dark.vuestic === light.vuestic) throw new Error(`Vuestic's background stayed ${light.vuestic}`)

@@ -3,10 +3,10 @@
  * (they load before the first route anyway). Every other component is imported where it is used, so
  * it loads with its page; ESLint's vue/no-undef-components says when a template uses one unimported.
  */
-import { createVuesticEssential, VaButton, VaSwitch } from 'vuestic-ui'
+import { createVuesticEssential, VaButton } from 'vuestic-ui'
 
 export const vuestic = createVuesticEssential({
-  components: { VaButton, VaSwitch },
+  components: { VaButton },
   config: {
     colors: {
       currentPresetName: 'light',
