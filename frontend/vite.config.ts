@@ -70,7 +70,7 @@ export default defineConfig({
     // Fonts stay files: the API's Content-Security-Policy allows fonts from 'self' only, not data: URLs.
     assetsInlineLimit: (file) => (file.endsWith('.woff2') ? false : undefined),
     // Rolldown's note on slow plugins (Tailwind's scan, on a busy machine) is not a problem of the build.
-    rolldownOptions: { checks: { pluginTimings: false } },
+    rolldownOptions: { checks: { pluginTimings: false }, treeshake: { propertyReadSideEffects: false } },
   },
   server: {
     proxy: Object.fromEntries(['/api', '/auth', '/sign-in', '/static'].map((path) => [path, api])),
