@@ -27,6 +27,13 @@ describe('the runs table', () => {
     const table = mountInApp(RunsTable, { runs: [RUN], more: false })
     const cells = table.findAll('[data-test="runs"] tbody td').map((cell) => cell.text())
     expect(cells.slice(1)).toEqual(['rate-limited', '9', '2', '1', "Older than the bot's maximum age: 4, A reply: 1, shiny_new: 1", 'stopped at the hourly limit'])
+    expect(table.findAll('[data-test="runs"] th[scope="col"]').map((th) => th.text())).toHaveLength(cells.length)
+  })
+
+  it('says there are no runs yet, with no row in the table', () => {
+    const table = mountInApp(RunsTable, { runs: [], more: false })
+    expect(table.findAll('[data-test="runs"] tbody tr')).toHaveLength(0)
+    expect(table.find('[data-test="runs-empty"]').text()).toBe('No runs yet.')
   })
 
   it('asks for older runs with a button, and moves the focus to the end line when the last page is in', async () => {
