@@ -13,6 +13,10 @@ from benchmarks.web_app import KB, build, closure, files, sizes
 from tests.support.manifests import ROOT
 
 FIRST_ROUTE_JS = 80 * KB
+# Issue 15's target for all of the app is 180 kB; what stands between (chart.js, luxon through the time
+# axis, the annotation plugin with the doughnut controller it imports, Vuestic) is in docs/architecture.md.
+# Until then this holds what the cuts reached, so that none is undone unnoticed.
+ALL_JS = 220 * KB
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +40,12 @@ def test_the_first_route_is_at_most_80_kb_of_js(built: Path) -> None:
     (name, js, _css), *_ = sizes(built)
     assert name.startswith("first route")
     assert js <= FIRST_ROUTE_JS, f"first route: {js / KB:.1f} kB gz of JS"
+
+
+def test_all_of_the_app_stays_within_its_budget(built: Path) -> None:
+    *_, (name, js, _css) = sizes(built)
+    assert name == "all of the app"
+    assert js <= ALL_JS, f"all of the app: {js / KB:.1f} kB gz of JS"
 
 
 def test_the_first_route_carries_the_layouts_and_the_faults_words_only(built: Path) -> None:
