@@ -16,7 +16,7 @@ FIRST_ROUTE_JS = 80 * KB
 # Issue 15's target for all of the app is 180 kB; what stands between (chart.js, luxon through the time
 # axis, the annotation plugin with the doughnut controller it imports, Vuestic) is in docs/architecture.md.
 # Until then this holds what the cuts reached, so that none is undone unnoticed.
-ALL_JS = 220 * KB
+ALL_JS = 215 * KB
 
 
 @pytest.fixture(scope="module")
