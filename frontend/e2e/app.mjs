@@ -214,6 +214,9 @@ try {
     await row.locator('[data-test="state"]', { hasText: /^(Running|Starting)$/ }).waitFor()
     const reposts = Number(await row.locator('[data-test="reposts24h"]').textContent())
     if (!(reposts > 0)) throw new Error(`reposts in 24 h: ${reposts}`)
+    // Its small chart: the hour of the run stands above the others (the line is not flat).
+    const heights = new Set((await row.locator('[data-test="sparkline"] polyline').getAttribute('points')).split(' ').map((point) => point.split(',')[1]))
+    if (heights.size < 2) throw new Error('the sparkline of the reposts is flat')
     await row.locator('[data-test="next-run"]', { hasText: /^in \d+ (second|minute|hour|day)s?$/ }).waitFor()
   })
 

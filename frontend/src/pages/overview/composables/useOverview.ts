@@ -1,5 +1,5 @@
 /**
- * The overview's data: every bot, and each one's reposts of the last 24 hours (from its stats);
+ * The overview's data: every bot, and each one's reposts of the last 24 hours by the hour (from its stats);
  * kept current by polling, with the stats of a bot read again when its last run changes.
  */
 import { ref } from 'vue'
@@ -11,7 +11,7 @@ import { lastRunOf, useBotsStore } from '@/stores/bots'
 export function useOverview() {
   const store = useBotsStore()
   const bots = ref<BotView[]>([])
-  const reposts24h = ref<Record<string, number>>({})
+  const reposts24h = ref<Record<string, number[]>>({})
   const loading = ref(true)
   const error = ref<unknown>(null)
 
@@ -19,7 +19,7 @@ export function useOverview() {
     const sums = await Promise.all(
       some.map(async (bot) => {
         const stats = await data(api.GET('/api/bots/{name}/stats', { params: { path: { name: bot.name }, query: { range: '24h' } } }))
-        return [bot.name, stats.buckets.reduce((sum, bucket) => sum + (bucket.reposted ?? 0), 0)] as const
+        return [bot.name, stats.buckets.map((bucket) => bucket.reposted ?? 0)] as const
       }),
     )
     reposts24h.value = { ...reposts24h.value, ...Object.fromEntries(sums) }
