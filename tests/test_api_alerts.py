@@ -8,7 +8,7 @@ from typing import Any
 from skybots.api.app import create_app
 from skybots.mail import MailjetMailer
 from skybots.stores.kubernetes import BOT
-from tests.support.api import Api
+from tests.support.api import Api, UserClient
 from tests.support.mailjet import MailjetRecorder
 from tests.support.operator import eventually
 
@@ -37,24 +37,27 @@ def failing(since: datetime) -> dict[str, Any]:
     }
 
 
+async def mailing(api: Api, recorder: MailjetRecorder) -> UserClient:
+    """Alice signed in, on an API that mails through Mailjet's stand-in."""
+    api.services.mailer = MailjetMailer(
+        "key", "secret", sender="skybots <noreply@skybots.dev>", url=recorder.url
+    )
+    return await api.sign_in("alice")
+
+
+async def alices_bot(api: Api, alice: UserClient) -> str:
+    """Alice's bot "news", made through the API: its resource name."""
+    spec = {"account": {"handle": "news.bsky.social"}, "sources": [{"type": "mentions"}]}
+    made = await alice.post("/api/bots", json={"name": "news", "appPassword": "p4ss-word", "spec": spec})
+    assert made.status_code == 201, made.text
+    [bot] = await api.kube.list(BOT, NS)
+    return str(bot["metadata"]["name"])
+
+
 async def test_runs_failing_mails_the_owner_once_per_transition_across_replicas(
     api: Api, mailjet_recorder: MailjetRecorder
 ) -> None:
-    mailer = MailjetMailer("key", "secret", sender="skybots <noreply@skybots.dev>", url=mailjet_recorder.url)
-    api.services.mailer = mailer
-    alice = await api.sign_in("alice")
-    assert (
-        await alice.post(
-            "/api/bots",
-            json={
-                "name": "news",
-                "appPassword": "p4ss-word",
-                "spec": {"account": {"handle": "news.bsky.social"}, "sources": [{"type": "mentions"}]},
-            },
-        )
-    ).status_code == 201
-    [bot] = await api.kube.list(BOT, NS)
-    name = bot["metadata"]["name"]
+    name = await alices_bot(api, await mailing(api, mailjet_recorder))
 
     second = create_app(api.settings, api.services)  # another replica, watching the same Bots
     async with second.router.lifespan_context(second):
@@ -100,25 +103,11 @@ def rejected(since: datetime) -> dict[str, Any]:
 async def test_a_mail_the_owner_turned_off_is_not_sent_and_the_others_are(
     api: Api, mailjet_recorder: MailjetRecorder
 ) -> None:
-    api.services.mailer = MailjetMailer(
-        "key", "secret", sender="skybots <noreply@skybots.dev>", url=mailjet_recorder.url
-    )
-    alice = await api.sign_in("alice")
+    alice = await mailing(api, mailjet_recorder)
     assert (
         await alice.put("/api/account/mail", json={"botFailing": False, "credentialsRejected": True})
     ).status_code == 200
-    assert (
-        await alice.post(
-            "/api/bots",
-            json={
-                "name": "news",
-                "appPassword": "p4ss-word",
-                "spec": {"account": {"handle": "news.bsky.social"}, "sources": [{"type": "mentions"}]},
-            },
-        )
-    ).status_code == 201
-    [bot] = await api.kube.list(BOT, NS)
-    name = bot["metadata"]["name"]
+    name = await alices_bot(api, alice)
 
     second = create_app(api.settings, api.services)  # another replica: it reads the setting from the store
     async with second.router.lifespan_context(second):

@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -192,23 +193,31 @@ class DynamoRunHistory:
         return await asyncio.to_thread(self._query, namespace, bot, since, until)
 
     def _query(self, namespace: str, bot: str, since: datetime, until: datetime) -> list[RunRecord]:
-        records: list[RunRecord] = []
+        items = self._between(
+            namespace, bot, f"RUN#{_timestamp(since)}", f"RUN#{_timestamp(until)}", projection="record"
+        )
+        return [RunRecord.model_validate(json.loads(item["record"]["S"])) for item in items]
+
+    def _between(
+        self, namespace: str, bot: str, low: str, high: str, *, projection: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The bot's items whose sort keys lie between `low` and `high`, every page of them."""
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
             "ExpressionAttributeValues": {
                 ":pk": {"S": f"BOT#{namespace}/{bot}"},
-                ":low": {"S": f"RUN#{_timestamp(since)}"},
-                ":high": {"S": f"RUN#{_timestamp(until)}"},
+                ":low": {"S": low},
+                ":high": {"S": high},
             },
-            "ProjectionExpression": "#r",
-            "ExpressionAttributeNames": {"#r": "record"},
         }
+        if projection is not None:
+            request |= {"ProjectionExpression": "#p", "ExpressionAttributeNames": {"#p": projection}}
         while True:
             page = self._client.query(**request)
-            records += [RunRecord.model_validate(json.loads(item["record"]["S"])) for item in page["Items"]]
+            yield from page["Items"]
             if "LastEvaluatedKey" not in page:
-                return records
+                return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     async def hourly(
@@ -219,28 +228,14 @@ class DynamoRunHistory:
     def _hourly(
         self, namespace: str, bot: str, since: datetime, until: datetime
     ) -> list[tuple[datetime, Sums]]:
-        hours: list[tuple[datetime, Sums]] = []
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": f"BOT#{namespace}/{bot}"},
-                ":low": {"S": f"HOUR#{_timestamp(since)}"},
-                ":high": {"S": f"HOUR#{_timestamp(until - HOUR)}"},
-            },
-        }
-        while True:
-            page = self._client.query(**request)
-            hours += [
-                (
-                    datetime.fromisoformat(item["sk"]["S"].removeprefix("HOUR#")),
-                    {name: int(value["N"]) for name, value in item.items() if name not in HOUR_KEYS},
-                )
-                for item in page["Items"]
-            ]
-            if "LastEvaluatedKey" not in page:
-                return hours
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = self._between(namespace, bot, f"HOUR#{_timestamp(since)}", f"HOUR#{_timestamp(until - HOUR)}")
+        return [
+            (
+                datetime.fromisoformat(item["sk"]["S"].removeprefix("HOUR#")),
+                {name: int(value["N"]) for name, value in item.items() if name not in HOUR_KEYS},
+            )
+            for item in items
+        ]
 
     async def latest(
         self, namespace: str, bot: str, *, since: datetime, limit: int, before: str | None = None
