@@ -11,12 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import kopf
 from pydantic import ValidationError
 
 from skybots.bots import FAILED_OUTCOMES, GROUP, RunOutcome
 from skybots.operator import rendering
-from skybots.operator.reconcile import Operator, event_target
+from skybots.operator.reconcile import Operator
 from skybots.operator.rendering import finished_at
 from skybots.operator.status import apply_run, now, run_summary, update_status
 from skybots.runs import EXIT_CODES, RunReport
@@ -86,9 +85,10 @@ async def collect(op: Operator, job: dict[str, Any], bot: dict[str, Any] | None)
                 op.metrics.record_run(key, report)
                 op.metrics.observe_status(key, written)
                 failed = report.outcome in FAILED_OUTCOMES
-                (kopf.warn if failed else kopf.info)(
-                    event_target(bot),
-                    reason="RunFailed" if failed else "RunSucceeded",
-                    message=run_summary(name, report),
+                op.post_event(
+                    bot,
+                    "Warning" if failed else "Normal",
+                    "RunFailed" if failed else "RunSucceeded",
+                    run_summary(name, report),
                 )
     await op.kube.patch(JOB, namespace, name, {"metadata": {"annotations": {COLLECTED: "true"}}})

@@ -11,16 +11,15 @@ import asyncio
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
-
-import kopf
+from typing import Any
 
 from skybots.bots import API_VERSION, BotSpecError, BotStatus, SecretKeyRef, validate_bot
 from skybots.operator import rendering
+from skybots.operator.events import PostEvent, kopf_event
 from skybots.operator.metrics import Metrics
 from skybots.operator.status import CREDENTIALS_FOUND, RECONCILED, derive_ready, set_condition, update_status
 from skybots.settings import OperatorSettings
-from skybots.stores.kubernetes import CONFIG_MAP, CRON_JOB, Conflict, Kind, Kubernetes, KubernetesApi
+from skybots.stores.kubernetes import CONFIG_MAP, CRON_JOB, Conflict, Kind, KubernetesApi
 from skybots.stores.runs import RunHistory
 
 BotKey = tuple[str, str]
@@ -54,12 +53,13 @@ class Outcome(enum.Enum):
 
 @dataclass
 class Operator:
-    """State shared by every handler (Kopf's memo); one per operator process."""
+    """State shared by every handler (Kopf's memo, or the local runtime's controller); one per process."""
 
     settings: OperatorSettings
-    kube: Kubernetes
+    kube: KubernetesApi
     history: RunHistory
     metrics: Metrics
+    post_event: PostEvent = kopf_event
     # What the last reconciliation of each bot wanted its children to be; drift is measured against it.
     desired: dict[BotKey, dict[Kind, dict[str, Any]]] = field(default_factory=dict)
     # The Secret reference and its state (a CredentialsFound reason) the last reconciliation saw,
@@ -136,7 +136,7 @@ async def reconcile(
                 if last is None:
                     await _hold(op, bot, live[CRON_JOB](*key))
                     if await _write(op, bot, generation, invalid, None):
-                        kopf.warn(event_target(bot), reason="InvalidSpec", message=invalid[2])
+                        op.post_event(bot, "Warning", "InvalidSpec", invalid[2])
                     op.metrics.reconciles.labels("invalid").inc()
                     return Outcome.INVALID
                 spec = last
@@ -168,10 +168,10 @@ async def reconcile(
             if changes:
                 verb = "Restored" if cause == "drift" else "Reconciled"
                 text = "; ".join(changes)
-                kopf.info(event_target(bot), reason=verb, message=text[0].upper() + text[1:] + ".")
+                op.post_event(bot, "Normal", verb, text[0].upper() + text[1:] + ".")
             if status_changed and (invalid or not found):
                 _, warning, text = invalid or credentials
-                kopf.warn(event_target(bot), reason=warning, message=text)
+                op.post_event(bot, "Warning", warning, text)
             outcome = Outcome.INVALID if invalid else Outcome.READY if found else Outcome.WAITING
             op.metrics.reconciles.labels(outcome.value).inc()
             return outcome
@@ -248,11 +248,6 @@ async def _write(
         op.metrics.observe_status(_key(bot), status)
 
     return await update_status(op.kube, bot, mutate) is not None
-
-
-def event_target(bot: dict[str, Any]) -> kopf.Body:
-    """The Bot as Kopf's event posting wants it."""
-    return kopf.Body(cast("kopf.RawBody", bot))
 
 
 def _key(bot: dict[str, Any]) -> BotKey:

@@ -143,7 +143,7 @@ async def current_connection(server: str | None = None) -> Connection:
 
 
 class KubernetesApi(Protocol):
-    """What the API asks of an API server: `Kubernetes` in a cluster, `LocalKubernetes` without one."""
+    """What the API and the operator ask of an API server: `Kubernetes` in a cluster, `LocalKubernetes` without one."""
 
     async def close(self) -> None: ...
 
