@@ -20,7 +20,7 @@ import httpx
 import psutil
 import pytest
 
-from skybots.local.controller import CronJobSchedule
+from skybots.local.cronjobs import CronJobSchedule
 from skybots.local.runtime import build, running
 from skybots.operator.rendering import render_job_from
 from skybots.settings import LocalSettings
@@ -210,7 +210,7 @@ async def test_the_local_sign_in_exists_only_in_the_local_runtime(tmp_path: Path
 
 
 async def test_a_local_bot_never_runs_on_a_secret_it_does_not_control(tmp_path: Path) -> None:
-    """The local controller checks a Secret's controller as the operator does, and a run reads no other."""
+    """The operator's check of a Secret's controller holds locally, and a run reads no other Secret."""
     runtime = build(LocalSettings(data_dir=str(tmp_path)), "http://127.0.0.1")
     kube, namespace = runtime.kube, "skybots"
     # The attacker's "PDS": an HTTP server that keeps whatever it is sent (the Mailjet stand-in serves).
@@ -254,8 +254,9 @@ async def test_a_local_bot_never_runs_on_a_secret_it_does_not_control(tmp_path: 
                 return last
 
             last = await eventually(last_run, what="the run collected")
+    # The held CronJob names no Secret, so its Job's pod gets no app password, as in a cluster.
     assert last["outcome"] == "invalidConfig"
-    assert "Secret 'skybots-api' is not controlled by this Bot" in last["message"]
+    assert last["message"] == "environment: SKYBOTS_APP_PASSWORD: not set"
     assert service.calls == []
 
 

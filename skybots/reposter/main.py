@@ -35,17 +35,19 @@ def run(config_path: Path, *, dry_run: bool = False) -> int:
         config = load_config(config_path)
     except ConfigError as error:
         print(f"skybots reposter: {error}", file=sys.stderr)
-        failed = RunReport(
-            outcome="invalidConfig",
-            message=str(error)[:1024],
-            started_at=started,
-            finished_at=datetime.now(UTC),
-        )
+        failed = invalid_config(error, started)
         # The settings may be what failed: their termination log is read as they would read it.
         termination_log = ReposterSettings.model_fields["termination_log"].default
         return _finish(failed, os.environ.get(f"{PREFIX}TERMINATION_LOG", termination_log))
     report = asyncio.run(_run(config, settings, dry_run))
     return _finish(report, settings.termination_log)
+
+
+def invalid_config(error: Exception, started: datetime) -> RunReport:
+    """The report of a run whose config or environment cannot be used: Bluesky was never called."""
+    return RunReport(
+        outcome="invalidConfig", message=str(error)[:1024], started_at=started, finished_at=datetime.now(UTC)
+    )
 
 
 async def _run(config: BotConfig, settings: ReposterSettings, dry_run: bool) -> RunReport:
