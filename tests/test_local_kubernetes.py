@@ -1,7 +1,8 @@
 """LocalKubernetes answers as a real API server does for what the platform asks of it.
 
-Each expectation is kube-apiserver's (the same ones tests/test_kubernetes_emulator.py holds the
-emulator to), and the one thing a file adds: everything survives a restart.
+What it shares with the emulator is checked on both by tests/test_kubernetes_contract.py; here is
+what only it does (its refusals, its watch log) and the one thing a file adds: everything survives
+a restart.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,9 @@ from skybots.stores.kubernetes import (
     BOT,
     CONFIG_MAP,
     CRON_JOB,
-    EVENT,
     JOB,
     SECRET,
     Conflict,
-    Kind,
     KubernetesApi,
     KubernetesError,
     NotFound,
@@ -33,6 +31,7 @@ from skybots.stores.kubernetes import (
 )
 from skybots.stores.local_kubernetes import LocalKubernetes
 from tests.support.api import Api, api_settings, services_for
+from tests.support.kube_objects import events, rv
 from tests.support.operator import eventually
 
 NS = "skybots"
@@ -58,61 +57,12 @@ def owned_by(owner: dict[str, Any], name: str, **body: Any) -> dict[str, Any]:
     return {"metadata": {"name": name, "ownerReferences": [ref]}, **body}
 
 
-def rv(obj: dict[str, Any]) -> int:
-    return int(obj["metadata"]["resourceVersion"])
-
-
-async def events(
-    kube: KubernetesApi, kind: Kind, count: int, since: str, selector: str | None = None
-) -> list[tuple[str, str]]:
-    """The first `count` events of a watch as (type, name); fails if they do not come within 2 s."""
-    seen: list[tuple[str, str]] = []
-    async with asyncio.timeout(2):
-        async for event in kube.watch(kind, NS, resource_version=since, label_selector=selector):
-            seen.append((event["type"], event["object"]["metadata"]["name"]))
-            if len(seen) == count:
-                break
-    return seen
-
-
 def test_it_is_what_the_api_asks_of_an_api_server(tmp_path: Path) -> None:
     kube: KubernetesApi = LocalKubernetes(tmp_path / "cluster.db")  # mypy checks the Protocol
     assert kube is not None
 
 
 # Server-owned metadata.
-
-
-async def test_create_sets_the_server_owned_metadata(kube: LocalKubernetes) -> None:
-    sent = a_bot()
-    sent["metadata"].update(uid="chosen-by-client", generation=7, resourceVersion="99")
-    sent["status"] = {"phase": "made up"}
-    created = await kube.create(BOT, NS, sent)
-    meta = created["metadata"]
-    assert uuid.UUID(meta["uid"]).version == 4
-    assert meta["creationTimestamp"].endswith("Z")
-    assert (meta["generation"], meta["namespace"], meta["resourceVersion"]) == (1, NS, "1")
-    assert (created["apiVersion"], created["kind"]) == ("skybots.dev/v1alpha1", "Bot")
-    assert "status" not in created  # a subresource: a create cannot set it
-    assert await kube.get(BOT, NS, "news") == created
-    assert sent["metadata"]["uid"] == "chosen-by-client"  # the caller's body is left alone
-
-
-async def test_resource_version_is_one_counter_bumped_by_every_write(kube: LocalKubernetes) -> None:
-    config = await kube.create(CONFIG_MAP, NS, {"metadata": {"name": "one"}, "data": {"k": "v"}})
-    bot = await kube.create(BOT, NS, a_bot())
-    patched = await kube.patch(CONFIG_MAP, NS, "one", {"data": {"k": "w"}})
-    assert rv(config) < rv(bot) < rv(patched)
-    items, version = await kube.snapshot(CONFIG_MAP, NS)
-    assert version == patched["metadata"]["resourceVersion"]
-    assert items == [patched]
-
-
-async def test_generate_name_gets_a_unique_suffix(kube: LocalKubernetes) -> None:
-    body = {"metadata": {"generateName": "news-run-"}, "reason": "Test"}
-    names = {(await kube.create(EVENT, NS, body))["metadata"]["name"] for _ in range(3)}
-    assert len(names) == 3
-    assert all(name.startswith("news-run-") and len(name) == len("news-run-") + 5 for name in names)
 
 
 @pytest.mark.parametrize("name", ["", "Not-A-Name", "x" * 254])
@@ -149,25 +99,6 @@ async def test_a_missing_object_is_not_found(kube: LocalKubernetes) -> None:
 # Writes.
 
 
-async def test_generation_counts_spec_changes_only(kube: LocalKubernetes) -> None:
-    created = await kube.create(BOT, NS, a_bot())
-    labelled = await kube.patch(BOT, NS, "news", {"metadata": {"labels": {"team": "a"}}})
-    reported = await kube.patch(BOT, NS, "news", {"status": {"observedGeneration": 1}}, subresource="status")
-    rescheduled = await kube.patch(BOT, NS, "news", {"spec": {"schedule": "@hourly"}})
-    generations = [obj["metadata"]["generation"] for obj in (created, labelled, reported, rescheduled)]
-    assert generations == [1, 1, 1, 2]
-    assert rv(created) < rv(labelled) < rv(reported) < rv(rescheduled)
-
-
-async def test_a_write_that_changes_nothing_is_no_write(kube: LocalKubernetes) -> None:
-    created = await kube.create(BOT, NS, a_bot())
-    same = await kube.patch(BOT, NS, "news", {"spec": {"schedule": "*/5 * * * *"}})
-    assert same == created
-    changed = await kube.patch(BOT, NS, "news", {"spec": {"schedule": "@daily"}})
-    assert rv(changed) == rv(created) + 1
-    assert await events(kube, BOT, 1, since=str(rv(created))) == [("MODIFIED", "news")]
-
-
 async def test_the_status_subresource(kube: LocalKubernetes) -> None:
     await kube.create(BOT, NS, a_bot())
     status = {"status": {"totals": {"runs": 1}}}
@@ -179,28 +110,6 @@ async def test_the_status_subresource(kube: LocalKubernetes) -> None:
     assert main["spec"]["suspend"] is True
     with pytest.raises(NotFound):  # a ConfigMap has no status subresource
         await kube.patch(CONFIG_MAP, NS, "news", status, "status")
-
-
-async def test_merge_patch_follows_rfc_7386(kube: LocalKubernetes) -> None:
-    await kube.create(BOT, NS, a_bot(sources=[{"type": "hashtag", "tag": "a"}], description="old"))
-    patched = await kube.patch(
-        BOT,
-        NS,
-        "news",
-        {
-            "spec": {
-                "description": None,
-                "sources": [{"type": "hashtag", "tag": "b"}],
-                "filters": {"minLikes": 2},
-            }
-        },
-    )
-    assert patched["spec"] == {
-        "account": {"handle": "news.bsky.social"},
-        "schedule": "*/5 * * * *",
-        "sources": [{"type": "hashtag", "tag": "b"}],  # lists are replaced whole
-        "filters": {"minLikes": 2},
-    }
 
 
 async def test_a_stale_resource_version_in_a_patch_conflicts(kube: LocalKubernetes) -> None:
@@ -240,27 +149,6 @@ async def test_finalizers_are_refused_not_half_done(kube: LocalKubernetes) -> No
 # Selectors.
 
 
-@pytest.mark.parametrize(
-    ("selector", "expected"),
-    [
-        ("app=bot", ["a", "b"]),
-        ("app==bot,owner=alice", ["a"]),
-        ("app=bot, owner!=alice", ["b"]),
-        ("owner", ["a", "c"]),
-        ("!owner", ["b"]),
-        ("", ["a", "b", "c"]),
-    ],
-)
-async def test_label_selectors(kube: LocalKubernetes, selector: str, expected: list[str]) -> None:
-    for name, labels in [
-        ("a", {"app": "bot", "owner": "alice"}),
-        ("b", {"app": "bot"}),
-        ("c", {"owner": "bob"}),
-    ]:
-        await kube.create(CONFIG_MAP, NS, {"metadata": {"name": name, "labels": labels}})
-    assert [o["metadata"]["name"] for o in await kube.list(CONFIG_MAP, NS, selector)] == expected
-
-
 async def test_a_selector_it_cannot_serve_is_a_bad_request(kube: LocalKubernetes) -> None:
     with pytest.raises(KubernetesError) as refused:
         await kube.list(CONFIG_MAP, NS, "env in (a,b)")
@@ -270,54 +158,9 @@ async def test_a_selector_it_cannot_serve_is_a_bad_request(kube: LocalKubernetes
 # Watches.
 
 
-async def test_a_watch_from_a_resource_version_streams_only_later_changes(kube: LocalKubernetes) -> None:
-    await kube.create(BOT, NS, a_bot("old"))
-    _, version = await kube.snapshot(BOT, NS)
-    await kube.create(CONFIG_MAP, NS, {"metadata": {"name": "not-a-bot"}})
-    await kube.create(BOT, "elsewhere", a_bot("far"))
-    await kube.create(BOT, NS, a_bot("new"))
-    await kube.patch(BOT, NS, "old", {"spec": {"suspend": True}})
-    await kube.delete(BOT, NS, "new")
-    assert await events(kube, BOT, 3, since=version) == [
-        ("ADDED", "new"),
-        ("MODIFIED", "old"),
-        ("DELETED", "new"),
-    ]
-
-
-async def test_a_watch_without_a_resource_version_starts_with_the_current_objects(
-    kube: LocalKubernetes,
-) -> None:
-    await kube.create(BOT, NS, a_bot("one"))
-    watch = asyncio.create_task(events(kube, BOT, 2, since=""))
-    await asyncio.sleep(0.05)
-    await kube.create(BOT, NS, a_bot("two"))  # while the watch waits
-    assert await watch == [("ADDED", "one"), ("ADDED", "two")]
-
-
-async def test_a_watch_sees_objects_enter_and_leave_its_selector(kube: LocalKubernetes) -> None:
-    created = await kube.create(CONFIG_MAP, NS, {"metadata": {"name": "c", "labels": {"app": "other"}}})
-    for app in ("bot", "bot2", "other"):
-        labels: dict[str, Any] = {"app": app, "touched": "yes"} if app == "bot2" else {"app": app}
-        await kube.patch(CONFIG_MAP, NS, "c", {"metadata": {"labels": {**labels, "app": app.rstrip("2")}}})
-    assert await events(kube, CONFIG_MAP, 3, since=str(rv(created)), selector="app=bot") == [
-        ("ADDED", "c"),
-        ("MODIFIED", "c"),
-        ("DELETED", "c"),
-    ]
-
-
-async def test_a_watch_ends_after_its_timeout(kube: LocalKubernetes) -> None:
-    _, version = await kube.snapshot(BOT, NS)
-    async with asyncio.timeout(3):
-        assert [
-            event async for event in kube.watch(BOT, NS, resource_version=version, timeout_seconds=1)
-        ] == []
-
-
 async def test_closing_ends_the_watches(tmp_path: Path) -> None:
     kube = LocalKubernetes(tmp_path / "cluster.db")
-    watch = asyncio.create_task(events(kube, BOT, 1, since="0"))
+    watch = asyncio.create_task(events(kube, BOT, NS, 1, since="0"))
     await asyncio.sleep(0.05)
     await kube.close()
     assert await watch == []
@@ -329,11 +172,11 @@ async def test_a_version_older_than_the_kept_history_is_410_expired(tmp_path: Pa
     for schedule in ("@daily", "@hourly", "@weekly"):
         await kube.patch(BOT, NS, "news", {"spec": {"schedule": schedule}})
     with pytest.raises(KubernetesError) as expired:
-        await events(kube, BOT, 1, since=str(rv(first)))
+        await events(kube, BOT, NS, 1, since=str(rv(first)))
     assert (expired.value.status, expired.value.reason) == (410, "Expired")
     _, version = await kube.snapshot(BOT, NS)  # what a client does then: list, and watch from there
     await kube.patch(BOT, NS, "news", {"spec": {"schedule": "@monthly"}})
-    assert await events(kube, BOT, 1, since=version) == [("MODIFIED", "news")]
+    assert await events(kube, BOT, NS, 1, since=version) == [("MODIFIED", "news")]
     await kube.close()
 
 
@@ -351,7 +194,7 @@ async def test_deleting_an_owner_deletes_its_dependents_and_theirs(kube: LocalKu
     for kind in (BOT, SECRET, CRON_JOB, JOB):
         assert await kube.list(kind, NS) == []
     assert [c["metadata"]["name"] for c in await kube.list(CONFIG_MAP, NS)] == ["bystander"]
-    gone = await events(kube, SECRET, 1, since=str(rv(secret)))
+    gone = await events(kube, SECRET, NS, 1, since=str(rv(secret)))
     assert gone == [("DELETED", "news-credentials")]
 
 
@@ -385,7 +228,7 @@ async def test_everything_survives_a_restart_and_watches_resume(tmp_path: Path) 
     assert kept["metadata"]["uid"] == bot["metadata"]["uid"]
     assert kept["status"] == {"totals": {"runs": 3}}
     # The changes made before the restart are there to resume from.
-    assert await events(after, BOT, 2, since=version) == [("ADDED", "second"), ("DELETED", "second")]
+    assert await events(after, BOT, NS, 2, since=version) == [("ADDED", "second"), ("DELETED", "second")]
     # The counter goes on from where it was, even past objects deleted since.
     again = await after.create(BOT, NS, a_bot("second"))
     assert rv(again) == int(version) + 3
