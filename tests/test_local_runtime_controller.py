@@ -107,7 +107,8 @@ async def test_same_named_bots_in_two_namespaces_each_run_on_their_schedule(
 
     async def last_runs() -> dict[str, dict[str, Any]] | None:
         runs = {ns: (await kube.get(BOT, ns, "news")).get("status", {}).get("lastRun") for ns in NAMESPACES}
-        return runs if all(runs.values()) else None
+        assert all(runs.values()), f"the last runs so far: {runs}"
+        return runs
 
     last = await eventually(last_runs, seconds=75, what="a scheduled run of both bots")
     for count, namespace in enumerate(NAMESPACES, start=1):
