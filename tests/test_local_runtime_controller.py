@@ -199,3 +199,40 @@ async def test_a_run_the_runtime_stopped_during_is_failed_when_it_starts_again_n
             == "the reposter did not run to the end: the local runtime stopped while its pod ran"
         )
         assert pds.count(login) == 1
+
+
+async def test_finished_jobs_beyond_the_history_limit_go_once_collected_and_their_runs_stay(
+    atproto_network: AtprotoNetwork, controller: LocalController
+) -> None:
+    network, kube, namespace = atproto_network, controller.kube, NAMESPACES[0]
+    account = network.create_account("historybot")
+    spec = {
+        "account": {"handle": account.handle, "service": network.pds_url},
+        "schedule": "0 0 1 1 *",
+        "dryRun": True,
+        "sources": [{"type": "hashtag", "tag": "history" + uuid.uuid4().hex[:8]}],
+    }
+    await bot_with_its_secret(kube, namespace, spec, network.create_app_password(account))
+    [cron_job] = await eventually(lambda: kube.list(CRON_JOB, namespace), what="the CronJob")
+    limit = cron_job["spec"]["successfulJobsHistoryLimit"]
+    names = [f"bot-news-{n}" for n in range(limit + 2)]
+    for name in names:  # run now, one after the other, as the API's would
+        job = render_job_from(cron_job, name, dry_run=True, run="manual", instantiate="manual")
+        await kube.create(JOB, namespace, job)
+
+        async def collected(name: str = name) -> bool:
+            last = (await kube.get(BOT, namespace, "news")).get("status", {}).get("lastRun") or {}
+            return bool(last.get("job") == name)
+
+        await eventually(collected, seconds=30, what=f"{name} collected")
+
+    async def kept() -> list[str]:
+        jobs = sorted(job["metadata"]["name"] for job in await kube.list(JOB, namespace))
+        assert jobs == names[-limit:]
+        return jobs
+
+    await eventually(kept, what="the oldest Jobs pruned")
+    records = await controller.history.query(
+        namespace, "news", datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC)
+    )
+    assert sorted(record.job for record in records) == names
