@@ -487,6 +487,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
     # Guards the store and the log; watchers wait on it for new changes.
     _changed: asyncio.Condition = attrs.field(factory=asyncio.Condition, init=False)
     _validators: dict[kmock.resource, CrdValidator] = attrs.field(factory=dict, init=False)
+    _held: list[tuple[Callable[[dict[str, Any]], bool], asyncio.Event]] = attrs.field(factory=list, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -499,6 +500,13 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         """Serve a custom resource as the API server does once its CRD is installed."""
         self.resources[custom.resource] = kmock.ResourceInfo(**custom.info)
         self._validators[custom.resource] = custom.validator
+
+    def hold_events(self, matches: Callable[[dict[str, Any]], bool]) -> asyncio.Event:
+        """Watch events `matches` picks wait, on every watch, until the returned event is set:
+        a watch that lags behind a write, on purpose (the write itself is answered at once)."""
+        release = asyncio.Event()
+        self._held.append((matches, release))
+        return release
 
     @property
     def crashes(self) -> list[Exception]:
@@ -589,6 +597,9 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             for change in changes:
                 seen = change.event_for(selector) if change.resource == resource else None
                 if seen is not None:
+                    for matches, release in self._held:
+                        if matches(seen):
+                            await release.wait()
                     yield seen
 
     async def _serve_fetch(self, request: kmock.Request) -> dict[str, Any]:
