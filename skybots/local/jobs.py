@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from skybots.operator.rendering import APP_PASSWORD_ENV, CONFIG_KEY, CONTAINER, finished_at
+from skybots.operator.rendering import APP_PASSWORD_ENV, CONFIG_KEY, CONTAINER, finished_at, owner_reference
 from skybots.operator.status import now
 from skybots.reposter.config import ConfigError, ReposterSettings, load_config
 from skybots.reposter.main import invalid_config
@@ -206,16 +206,7 @@ def _pod(job: dict[str, Any]) -> dict[str, Any]:
             "generateName": f"{meta['name']}-",
             "namespace": meta["namespace"],
             "labels": {**(template.get("metadata", {}).get("labels") or {}), "job-name": meta["name"]},
-            "ownerReferences": [
-                {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "name": meta["name"],
-                    "uid": meta["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner_reference(job, api_version="batch/v1", kind="Job")],
         },
         "spec": template["spec"],
     }

@@ -41,15 +41,30 @@ def labels(bot_name: str) -> dict[str, str]:
     }
 
 
-def owner_reference(bot: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": bots.API_VERSION,
-        "kind": bots.KIND,
-        "name": bot["metadata"]["name"],
-        "uid": bot["metadata"]["uid"],
+def owner_reference(
+    owner: dict[str, Any],
+    *,
+    api_version: str = bots.API_VERSION,
+    kind: str = bots.KIND,
+    block_owner_deletion: bool = True,
+) -> dict[str, Any]:
+    """`owner` (a Bot unless `api_version` and `kind` say otherwise: listed objects do not say
+    their kind) as the controller of a dependent, so the dependent goes with it.
+
+    `block_owner_deletion`: a foreground deletion of the owner waits for the dependent. Setting it
+    needs `update` on the owner's `finalizers` subresource where OwnerReferencesPermissionEnforcement
+    is on; the API, which deletes in the background, sets it on nothing and needs no such right.
+    """
+    reference: dict[str, Any] = {
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
         "controller": True,
-        "blockOwnerDeletion": True,
     }
+    if block_owner_deletion:
+        reference["blockOwnerDeletion"] = True
+    return reference
 
 
 def controller_uid(obj: dict[str, Any]) -> str | None:
@@ -265,13 +280,7 @@ def render_job_from(
             "labels": {**template.get("metadata", {}).get("labels", {}), RUN_LABEL: run},
             "annotations": {"cronjob.kubernetes.io/instantiate": instantiate},
             "ownerReferences": [
-                {
-                    "apiVersion": "batch/v1",
-                    "kind": "CronJob",
-                    "name": meta["name"],
-                    "uid": meta["uid"],
-                    "controller": True,
-                }
+                owner_reference(cron_job, api_version="batch/v1", kind="CronJob", block_owner_deletion=False)
             ],
         },
         "spec": job_spec,
