@@ -74,11 +74,14 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 class KubernetesError(Exception):
-    """A request the API server refused; `status` is the HTTP status, `reason` its Status reason."""
+    """A request the API server refused; `status` is the HTTP status, `reason` its Status reason,
+    `causes` the (field, message) pairs of its details (a 422 names each refused field there)."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self, status: int, reason: str, message: str, causes: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         super().__init__(f"{status} {reason}: {message}")
-        self.status, self.reason, self.message = status, reason, message
+        self.status, self.reason, self.message, self.causes = status, reason, message, causes
 
 
 class NotFound(KubernetesError):
@@ -96,8 +99,12 @@ def _error(exc: ApiException) -> KubernetesError:
         status = {}
     reason = status.get("reason") or str(exc.reason or "")
     message = status.get("message") or str(exc.body or exc.reason or "")
+    causes = tuple(
+        (str(cause.get("field") or ""), str(cause.get("message") or ""))
+        for cause in (status.get("details") or {}).get("causes") or []
+    )
     kind = NotFound if exc.status == 404 else Conflict if exc.status == 409 else KubernetesError
-    return kind(int(exc.status or 0), reason, message)
+    return kind(int(exc.status or 0), reason, message, causes)
 
 
 @dataclass(frozen=True)
