@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from skybots.api.app import create_app
+from skybots.api.deps import running_of
 from skybots.mail import MailjetMailer
 from skybots.stores.kubernetes import BOT
 from tests.support.api import Api, UserClient
@@ -79,7 +80,7 @@ async def test_runs_failing_mails_the_owner_once_per_transition_across_replicas(
 
     restarted = create_app(api.settings, api.services)  # a restart sees the same conditions: nothing again
     async with restarted.router.lifespan_context(restarted):
-        await restarted.state.bot_cache.synced.wait()
+        await running_of(restarted).bot_cache.synced.wait()
     assert len(mailjet_recorder.calls) == 2
 
 
@@ -111,7 +112,7 @@ async def test_a_mail_the_owner_turned_off_is_not_sent_and_the_others_are(
 
     second = create_app(api.settings, api.services)  # another replica: it reads the setting from the store
     async with second.router.lifespan_context(second):
-        await second.state.bot_cache.synced.wait()
+        await running_of(second).bot_cache.synced.wait()
         await api.kube.patch(BOT, NS, name, {"status": failing(datetime.now(UTC))}, subresource="status")
         # Then a mail she gets: had the first been sent, it would have come first.
         await api.kube.patch(BOT, NS, name, {"status": rejected(datetime.now(UTC))}, subresource="status")

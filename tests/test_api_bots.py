@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from skybots.api.bot_cache import MANAGED_BY_API
-from skybots.api.bots import SpecInput, resource_name
+from skybots.api.bots import resource_name
+from skybots.api.views import SpecInput
 from skybots.bots import API_VERSION, OWNER_LABEL, validate_bot
 from skybots.operator import rendering
 from skybots.settings import OperatorSettings
@@ -855,7 +856,7 @@ async def test_not_ready_when_dynamodb_is_unreachable(
     response = await asyncio.wait_for(alice.get("/readyz"), 60)
     assert response.status_code == 503
     assert response.json() == {"status": "not ready"}, "no details for the public"
-    assert "dynamodb: EndpointConnectionError" in caplog.text, "the details are in the log"
+    assert "DynamoUsers: EndpointConnectionError" in caplog.text, "the details are in the log"
 
 
 # --- conditional reads (the web app polls) ----------------------------------------------------------

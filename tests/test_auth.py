@@ -24,7 +24,8 @@ from fastapi import FastAPI
 from joserfc.errors import InvalidClaimError
 
 from skybots.api import oidc
-from skybots.api.app import Services, create_app
+from skybots.api.app import create_app
+from skybots.api.deps import Services
 from skybots.api.events import USER_SIGNED_UP
 from skybots.api.sessions import COOKIE, CSRF_HEADER
 from skybots.mail import MailjetMailer
@@ -278,7 +279,7 @@ async def test_an_id_token_for_another_client_is_refused(
 
     for client_id, accepted in [(oidc_provider.client_id, True), ("skybots-elsewhere", False)]:
         api = make_api(oidc_client_id=client_id)
-        verify = oidc.client_for(api.app).parse_id_token(
+        verify = oidc.provider_client(api.settings).parse_id_token(
             token, nonce=nonce, claims_options=oidc.claims_options(api.settings)
         )
         if accepted:

@@ -15,7 +15,8 @@ from fastapi import FastAPI
 from fastapi_events.dispatcher import dispatch
 from pydantic import SecretStr
 
-from skybots.api.app import Services, build_services, create_app
+from skybots.api.app import build_services, create_app
+from skybots.api.deps import Services
 from skybots.api.events import USER_SIGNED_UP
 from skybots.mail import ConsoleMailer, MailError, MailjetMailer, links, mailer_for, notify_bot_trouble
 from skybots.settings import ApiSettings

@@ -15,33 +15,29 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Annotated, Any
+from typing import Any
 
 import yaml
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import StrictBool
 
 from skybots import bots
-from skybots.api import sessions
-from skybots.api.bots import (
+from skybots.api.bots import Invalid, Problem, delete_resource, resource_name, secret_name
+from skybots.api.deps import (
     Cache,
-    Invalid,
+    EraserDep,
+    KnownUsersDep,
     Kube,
-    Problem,
+    ReposterCacheDep,
     Settings,
+    SignedIn,
+    StatsDep,
     UsersDep,
     ViewsDep,
-    delete_resource,
-    resource_name,
-    secret_name,
 )
-from skybots.api.erasure import Eraser
-from skybots.api.sessions import SignedIn
-from skybots.api.stats import StatsReader
 from skybots.bots import OWNER_LABEL, WireModel
 from skybots.mail import OPTIONAL_MAILS
 from skybots.reposter import bot_keys
-from skybots.stores.cache import Cache as ReposterCache
 from skybots.stores.kubernetes import SECRET, NotFound
 from skybots.stores.users import Erasure
 
@@ -93,12 +89,11 @@ async def get_mail_settings(user: SignedIn) -> MailSettings:
 
 @router.put("/mail", operation_id="updateMailSettings")
 async def update_mail_settings(
-    body: MailSettings, user: SignedIn, users: UsersDep, request: Request
+    body: MailSettings, user: SignedIn, users: UsersDep, known: KnownUsersDep
 ) -> MailSettings:
     """Choose which mails you get (every field: true to get the mail)."""
     off = frozenset(mail for mail in OPTIONAL_MAILS if not getattr(body, mail))
     await users.set_mail_off(user.id, off)
-    known: sessions.KnownUsers = request.app.state.known_users
     known.remember(dataclasses.replace(user, mail_off=off))
     return _settings_of(off)
 
@@ -136,11 +131,6 @@ async def export_bots(user: SignedIn, cache: Cache) -> Response:
     )
 
 
-def _reposter_cache(request: Request) -> ReposterCache | None:
-    cache: ReposterCache | None = request.app.state.services.cache
-    return cache
-
-
 @router.delete(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -159,8 +149,11 @@ async def delete_account(
     users: UsersDep,
     settings: Settings,
     views: ViewsDep,
+    stats: StatsDep,
+    known: KnownUsersDep,
+    eraser: EraserDep,
+    reposter_cache: ReposterCacheDep,
     request: Request,
-    reposter_cache: Annotated[ReposterCache | None, Depends(_reposter_cache)],
 ) -> Response:
     """Delete your account and everything in it: bots, their app passwords, run history, your records.
 
@@ -178,7 +171,6 @@ async def delete_account(
     # Bots deleted before (and by a delete of this account stopped halfway) are in the mirror only,
     # by their name of now: under the name of before 64-bit owners another user's bot may live.
     earlier = {resource_name(user, name) for name in await users.mirrored_bots(user.id)}
-    stats: StatsReader = request.app.state.stats
     resources = sorted({*live, *earlier})
     for resource in resources:
         if resource in live:
@@ -194,9 +186,7 @@ async def delete_account(
         await reposter_cache.delete(share)
         await reposter_cache.remove_scored(competing, [tenant])
     await users.delete(user.id)
-    known: sessions.KnownUsers = request.app.state.known_users
     known.forget(user.id)
     request.session.clear()
-    eraser: Eraser = request.app.state.eraser
     eraser.wake()
     return Response(status_code=status.HTTP_202_ACCEPTED)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from fastapi import FastAPI
 
+from skybots.api.deps import running_of, settings_of
 from skybots.bots import OWNER_LABEL
 from skybots.mail import notify_bot_trouble
 
@@ -38,7 +39,7 @@ def trouble(bot: dict[str, Any]) -> list[Trouble]:
 async def on_bot_change(app: FastAPI, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
     if new is None:
         return
-    services, settings = app.state.services, app.state.settings
+    services, settings = running_of(app).services, settings_of(app)
     labels = new["metadata"].get("labels", {})
     owner, name = labels.get(OWNER_LABEL), labels.get("app.kubernetes.io/instance")
     if not owner or not name:

@@ -11,7 +11,6 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,37 +30,29 @@ from skybots.api import (
     observability,
     oidc,
     pages,
+    probes,
+    runs,
     security_headers,
     sessions,
 )
 from skybots.api import events as api_events
 from skybots.api.body_limit import BodyLimit
 from skybots.api.bot_cache import BotCache
+from skybots.api.deps import Running, Services
 from skybots.api.erasure import Eraser
 from skybots.api.security_headers import SecurityHeaders
 from skybots.api.stats import StatsReader
+from skybots.api.views import Views
 from skybots.bots import error_paths
-from skybots.mail import ConsoleMailer, Mailer, mailer_for
+from skybots.mail import mailer_for
 from skybots.settings import ApiSettings
 from skybots.stores.cache import Cache
-from skybots.stores.kubernetes import API_USER_AGENT, BOT, Kubernetes, KubernetesApi
-from skybots.stores.runs import DynamoRunHistory, RunHistory
-from skybots.stores.users import DynamoUsers, Users
+from skybots.stores.kubernetes import API_USER_AGENT, Kubernetes
+from skybots.stores.runs import DynamoRunHistory
+from skybots.stores.users import DynamoUsers
 
 log = logging.getLogger(__name__)
 OPENAPI_URL = "/api/openapi.json"
-
-
-@dataclass
-class Services:
-    """Everything the API talks to; built from the settings, or given by a test."""
-
-    kube: KubernetesApi
-    users: Users
-    history: RunHistory
-    mailer: Mailer = field(default_factory=ConsoleMailer)
-    cache: Cache | None = None
-    """The reposter's cache, where a deleted account's bots leave their state; None: the API has no Redis."""
 
 
 async def build_services(settings: ApiSettings, *, create_tables: bool = False) -> Services:
@@ -98,22 +89,27 @@ def create_app(
     """The app; `services` for tests, else built at start-up (`create_tables` for local stand-ins).
 
     `local_runtime` (only `skybots dev` passes it, never a setting): the local developer's
-    password-less sign-in is mounted.
+    password-less sign-in is mounted. In order: what it holds while it runs (its lifespan),
+    what it holds from the start, its event handlers, its middleware, its routes.
     """
+    metrics = observability.Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = ready = services or await build_services(settings, create_tables=create_tables)
-        app.state.bot_cache = cache = BotCache(
+        ready = services or await build_services(settings, create_tables=create_tables)
+        cache = BotCache(
             ready.kube, settings.namespace, on_change=functools.partial(alerts.on_bot_change, app)
         )
-        app.state.stats = StatsReader(ready.history, settings.namespace)
-        app.state.views = bots.Views()
-        app.state.known_users = sessions.KnownUsers(ready.users, ttl=settings.user_cache_seconds)
-        app.state.eraser = eraser = Eraser(
-            ready,
-            lease=settings.erasure_lease_seconds,
-            interval=settings.erasure_interval_seconds,
+        eraser = Eraser(
+            ready, lease=settings.erasure_lease_seconds, interval=settings.erasure_interval_seconds
+        )
+        app.state.running = Running(
+            services=ready,
+            bot_cache=cache,
+            stats=StatsReader(ready.history, settings.namespace),
+            views=Views(),
+            known_users=sessions.KnownUsers(ready.users, ttl=settings.user_cache_seconds),
+            eraser=eraser,
         )
         await cache.start()
         eraser.start()
@@ -142,10 +138,35 @@ def create_app(
     )
     app.state.settings = settings
     app.state.local_runtime = local_runtime
-    app.state.metrics = metrics = observability.Metrics()
+    app.state.metrics = metrics
+    app.state.oidc = oidc.provider_client(settings)
     if settings.sentry_dsn.get_secret_value():
         observability.init_sentry(settings.sentry_dsn.get_secret_value())
 
+    # Work that follows a response (mirroring to DynamoDB, mail) is an event its handlers take up.
+    app.state.events = events = LocalHandler()  # type: ignore[no-untyped-call]
+    api_events.register(events, app)
+    mail_events.register(events, app)
+    _add_middleware(app, settings, metrics, events)
+
+    app.include_router(bots.router)
+    app.include_router(runs.router)
+    app.include_router(account.router)
+    app.include_router(app_config.router)
+    app.include_router(pages.router(settings, local_sign_in=local_runtime))
+    security_headers.add_api_docs(app, "/api/docs", OPENAPI_URL)
+    app.include_router(oidc.router)
+    if local_runtime:
+        app.include_router(local_sign_in.router)
+    app.include_router(probes.router)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    return app
+
+
+def _add_middleware(
+    app: FastAPI, settings: ApiSettings, metrics: observability.Metrics, events: LocalHandler
+) -> None:
+    """Sessions, events, the body limit, metrics and request ids, security headers (outermost last)."""
     secret = settings.session_secret.get_secret_value()
     if not secret:
         log.warning("SKYBOTS_SESSION_SECRET is not set: sessions end when this process does")
@@ -158,52 +179,10 @@ def create_app(
         same_site="lax",
         https_only=settings.public_url.startswith("https://"),
     )
-    # Work that follows a response (mirroring to DynamoDB, mail) is an event its handlers take up.
-    app.state.events = events = LocalHandler()  # type: ignore[no-untyped-call]
     app.add_middleware(EventHandlerASGIMiddleware, handlers=[events])
-    api_events.register(events, app)
-    mail_events.register(events, app)
-    app.include_router(bots.router)
-    app.include_router(account.router)
-    app.include_router(app_config.router)
-    app.include_router(pages.router(settings, local_sign_in=local_runtime))
-    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(BodyLimit)
     observability.install(app, metrics)
     app.add_middleware(SecurityHeaders, https=settings.public_url.startswith("https://"))
-    security_headers.add_api_docs(app, "/api/docs", OPENAPI_URL)
-
-    app.include_router(oidc.router)
-    if local_runtime:
-        app.include_router(local_sign_in.router)
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
-        """Ready when the Bot watch has synced and the Kubernetes API and DynamoDB answer.
-
-        Anyone can ask: the answer is only ok or not ready, and what failed goes to the log.
-        """
-        problems: list[str] = []
-        try:
-            await app.state.services.kube.list(BOT, settings.namespace, app.state.bot_cache.selector)
-            if not app.state.bot_cache.synced.is_set():
-                problems.append("kubernetes: the Bot watch is still syncing")
-        except Exception as error:
-            problems.append(f"kubernetes: {type(error).__name__}: {error}")
-        try:
-            await app.state.services.users.ready()
-        except Exception as error:
-            problems.append(f"dynamodb: {type(error).__name__}: {error}")
-        if problems:
-            log.warning("not ready: %s", "; ".join(problems))
-            return JSONResponse({"status": "not ready"}, status_code=503)
-        return JSONResponse({"status": "ok"})
-
-    return app
 
 
 async def _invalid_request(request: Request, error: Exception) -> JSONResponse:

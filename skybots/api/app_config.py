@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from skybots.api.bots import Settings
+from skybots.api.deps import Settings, SignedIn
 from skybots.api.oidc import SIGNED_OUT
-from skybots.api.sessions import SignedIn
 
 router = APIRouter()
 

@@ -35,6 +35,7 @@ class BotCache:
         self._deleted: dict[str, int] = {}  # name -> resourceVersion the API deleted it at
         self._generations: dict[str, dict[str, int]] = {}  # name -> recent resourceVersion -> generation
         self._task: asyncio.Task[None] | None = None
+        self._applied = asyncio.Condition()  # notified on every change this cache takes in
         self.synced = asyncio.Event()
         self.selector = f"app.kubernetes.io/managed-by={MANAGED_BY_API}"
 
@@ -87,6 +88,16 @@ class BotCache:
             return str(bot["metadata"]["resourceVersion"])
         return read_version
 
+    async def newer(self, name: str, version: str) -> None:
+        """Wait until this cache holds the Bot at a resourceVersion after `version`, or no longer holds it."""
+
+        def moved() -> bool:
+            bot = self._bots.get(name)
+            return bot is None or _version(bot) > _version({"metadata": {"resourceVersion": version}})
+
+        async with self._applied:
+            await self._applied.wait_for(moved)
+
     def _live(self) -> list[dict[str, Any]]:
         return [bot for bot in self._bots.values() if not bot["metadata"].get("deletionTimestamp")]
 
@@ -131,6 +142,8 @@ class BotCache:
             self._bots[name] = obj
             self._note_generation(obj)
             new = obj
+        async with self._applied:
+            self._applied.notify_all()
         if self._on_change is not None and old != new:
             try:
                 await self._on_change(old, new)

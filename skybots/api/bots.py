@@ -12,41 +12,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import time
-import urllib.parse
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Response, status
 from fastapi_events.dispatcher import dispatch
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from skybots import bots
 from skybots.api import conditional
 from skybots.api.bot_cache import MANAGED_BY_API, BotCache
+from skybots.api.deps import Cache, Kube, Settings, SignedIn, UsersDep, ViewsDep
 from skybots.api.events import BOT_CHANGED
-from skybots.api.sessions import SignedIn
-from skybots.api.stats import Stats, StatsReader
+from skybots.api.views import BotView, SpecInput, Views, view
 from skybots.bots import (
     AS_STORED,
     OWNER_LABEL,
-    BlueskyAccount,
     BotSpec,
     BotSpecError,
-    BotStatus,
     Matches,
     WireModel,
     bound_errors,
     validate_spec,
 )
 from skybots.operator import rendering
-from skybots.operator.rendering import finished_at
 from skybots.settings import ApiSettings
 from skybots.stores.kubernetes import (
     BOT,
-    CRON_JOB,
-    JOB,
     SECRET,
     Conflict,
     KubernetesApi,
@@ -54,7 +46,6 @@ from skybots.stores.kubernetes import (
     NotFound,
     merge_patch,
 )
-from skybots.stores.runs import CURSOR, RunHistory, RunRecord
 from skybots.stores.users import User, Users
 
 
@@ -77,23 +68,19 @@ class Invalid(BaseModel):
     detail: list[FieldProblem]
 
 
-router = APIRouter(
-    prefix="/api/bots",
-    tags=["bots"],
-    responses={
-        401: {"model": Problem, "description": "Not signed in."},
-        403: {"model": Problem, "description": "No valid CSRF token, or over the quota."},
-        404: {"model": Problem, "description": "You have no such bot."},
-        409: {"model": Problem, "description": "The bot changed since you read it, or its name is taken."},
-        422: {"model": Invalid, "description": "A field is invalid: each problem names it."},
-    },
-)
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Not signed in."},
+    403: {"model": Problem, "description": "No valid CSRF token, or over the quota."},
+    404: {"model": Problem, "description": "You have no such bot."},
+    409: {"model": Problem, "description": "The bot changed since you read it, or its name is taken."},
+    422: {"model": Invalid, "description": "A field is invalid: each problem names it."},
+}
+router = APIRouter(prefix="/api/bots", tags=["bots"], responses=REFUSALS)
 
 OWNER_CHARS = 16
 LEGACY_OWNER_CHARS = 8  # the owner part of the names of bots made before 64-bit owners
 NAME_LENGTH = bots.MAX_BOT_NAME_LENGTH - 1 - OWNER_CHARS  # room for "-<owner>"
 PASSWORD_KEY = "app-password"
-RUNS_LOOKBACK = timedelta(days=30)
 
 BotName = Annotated[
     str,
@@ -101,13 +88,6 @@ BotName = Annotated[
     Matches(bots.DNS_LABEL, "lower-case letters, digits and '-'"),
 ]
 AppPassword = Annotated[SecretStr, Field(min_length=4, max_length=200)]
-
-
-class SpecInput(BotSpec):
-    """A bot's spec as its owner writes it: the platform decides where the app password is kept."""
-
-    account: BlueskyAccount  # type: ignore[assignment]  # the same account, without where its password is kept
-    """The Bluesky account the bot reposts as."""
 
 
 class BotCreate(WireModel):
@@ -135,104 +115,12 @@ class BotUpdate(WireModel):
     """A new app password."""
 
 
-class BotView(WireModel):
-    """A bot as its owner sees it; never its app password."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    name: str
-    """The bot's name."""
-    spec: SpecInput
-    """What the bot reposts, and how often."""
-    status: BotStatus
-    """What the operator observed: conditions, the last run, totals."""
-    resource_version: str
-    """Send it back with a change."""
-    created_at: datetime | None = None
-    """When the bot was made."""
-
-
-class JobStarted(WireModel):
-    """A run that was asked for; its result arrives in the bot's runs when it ends."""
-
-    job: str
-    """The Job's name: GET /api/bots/{name}/runs/{job} answers once the run is collected."""
-
-
 def resource_name(user: User, name: str) -> str:
     return f"{name}-{user.id[:OWNER_CHARS]}"
 
 
 def secret_name(resource: str) -> str:
     return f"{resource}-credentials"
-
-
-def _cache(request: Request) -> BotCache:
-    cache: BotCache = request.app.state.bot_cache
-    return cache
-
-
-def _kube(request: Request) -> KubernetesApi:
-    kube: KubernetesApi = request.app.state.services.kube
-    return kube
-
-
-def _settings(request: Request) -> ApiSettings:
-    settings: ApiSettings = request.app.state.settings
-    return settings
-
-
-def _users(request: Request) -> Users:
-    users: Users = request.app.state.services.users
-    return users
-
-
-Cache = Annotated[BotCache, Depends(_cache)]
-Kube = Annotated[KubernetesApi, Depends(_kube)]
-UsersDep = Annotated[Users, Depends(_users)]
-Settings = Annotated[ApiSettings, Depends(_settings)]
-
-
-def view(bot: dict[str, Any]) -> BotView:
-    spec = dict(bot["spec"])
-    spec["account"] = {k: v for k, v in spec["account"].items() if k != "credentialsSecretRef"}
-    return BotView(
-        name=bot["metadata"]["labels"]["app.kubernetes.io/instance"],
-        spec=SpecInput.model_validate(spec, context=AS_STORED),
-        status=BotStatus.model_validate(bot.get("status") or {}),
-        resource_version=bot["metadata"]["resourceVersion"],
-        created_at=bot["metadata"].get("creationTimestamp"),
-    )
-
-
-class Views:
-    """Each bot's view, serialized once per resourceVersion: listings are served as ready bytes."""
-
-    def __init__(self) -> None:
-        self._by_resource: dict[str, tuple[str, bytes]] = {}
-
-    def json(self, bot: dict[str, Any]) -> bytes:
-        resource, version = bot["metadata"]["name"], bot["metadata"]["resourceVersion"]
-        cached = self._by_resource.get(resource)
-        if cached is None or cached[0] != version:
-            cached = (version, view(bot).model_dump_json(by_alias=True).encode())
-            self._by_resource[resource] = cached
-        return cached[1]
-
-    def drop(self, resource: str) -> None:
-        self._by_resource.pop(resource, None)
-
-
-def _views(request: Request) -> Views:
-    views: Views = request.app.state.views
-    return views
-
-
-ViewsDep = Annotated[Views, Depends(_views)]
-
-
-def _json(content: bytes, status_code: int = 200) -> Response:
-    return Response(content, status_code=status_code, media_type="application/json")
 
 
 def find_owned(cache: BotCache, user: User, name: str) -> dict[str, Any] | None:
@@ -344,6 +232,8 @@ async def create_bot(
             raise HTTPException(
                 status.HTTP_409_CONFLICT, f"You already have a bot named {body.name!r}."
             ) from None
+        if isinstance(error, KubernetesError) and error.status == 422:
+            raise _refused(error) from None
         raise
     await _store_password(kube, settings.namespace, bot, body.app_password)
     await cache.remember(bot)
@@ -352,6 +242,7 @@ async def create_bot(
 
 
 UPDATE_ATTEMPTS = 4
+STATUS_WAIT_SECONDS = 10  # how long an update waits for the watch to bring a status write
 
 
 @router.patch("/{name}", operation_id="updateBot")
@@ -377,11 +268,16 @@ async def update_bot(
             updated = await _patch(kube, settings.namespace, bot, patch)
             break
         except HTTPException as error:
-            # A status write the cache has not seen yet: wait for it, unless the spec changed.
-            spec_current = cache.spec_current(resource, body.resource_version)
-            if error.status_code != 409 or not spec_current or attempt == UPDATE_ATTEMPTS - 1:
+            # A status write the cache has not seen yet: wait for the watch to bring it, unless
+            # the spec changed (then the 409 stands).
+            sent = patch["metadata"]["resourceVersion"]
+            if (
+                error.status_code != 409
+                or not cache.spec_current(resource, body.resource_version)
+                or attempt == UPDATE_ATTEMPTS - 1
+                or not await _seen_after(cache, resource, sent)
+            ):
                 raise
-            await asyncio.sleep(0.2)
     if body.app_password is not None:
         await _store_password(kube, settings.namespace, updated, body.app_password)
     await cache.remember(updated)
@@ -429,100 +325,6 @@ async def resume_bot(name: str, user: SignedIn, cache: Cache, kube: Kube, settin
     return await _suspend(name, False, user, cache, kube, settings)
 
 
-RUN_REFUSALS: dict[int | str, dict[str, Any]] = {
-    409: {"model": Problem, "description": "A run of the bot is in progress, or it is not set up yet."},
-    429: {"model": Problem, "description": "Too many run requests this minute (see Retry-After)."},
-}
-
-
-@router.post(
-    "/{name}/run", status_code=status.HTTP_202_ACCEPTED, responses=RUN_REFUSALS, operation_id="runBot"
-)
-async def run_bot(
-    name: str, user: SignedIn, cache: Cache, kube: Kube, users: UsersDep, settings: Settings
-) -> JobStarted:
-    """Run the bot now, as its schedule would (kubectl create job --from=cronjob/...)."""
-    return await _start_job(name, owned(cache, user, name), user, kube, users, settings, dry_run=False)
-
-
-@router.post(
-    "/{name}/preview", status_code=status.HTTP_202_ACCEPTED, responses=RUN_REFUSALS, operation_id="previewBot"
-)
-async def preview_bot(
-    name: str, user: SignedIn, cache: Cache, kube: Kube, users: UsersDep, settings: Settings
-) -> JobStarted:
-    """A dry run now: what the bot would repost, and why it would skip the rest."""
-    return await _start_job(name, owned(cache, user, name), user, kube, users, settings, dry_run=True)
-
-
-# --- runs and stats --------------------------------------------------------------------------------
-
-
-def _history(request: Request) -> RunHistory:
-    history: RunHistory = request.app.state.services.history
-    return history
-
-
-History = Annotated[RunHistory, Depends(_history)]
-
-
-@router.get("/{name}/runs", operation_id="listBotRuns")
-async def list_runs(
-    name: str,
-    user: SignedIn,
-    cache: Cache,
-    history: History,
-    settings: Settings,
-    response: Response,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[
-        str | None, Query(pattern=CURSOR, description="The cursor of the page before (its Link: rel=next).")
-    ] = None,
-) -> list[RunRecord]:
-    """The bot's runs of the last 30 days, newest first; a `Link` header (rel="next") points to the next page."""
-    bot = owned(cache, user, name)
-    since = datetime.now(UTC) - RUNS_LOOKBACK
-    runs, cursor = await history.latest(
-        settings.namespace, bot["metadata"]["name"], since=since, limit=limit, before=before
-    )
-    if cursor is not None:
-        next_page = urllib.parse.urlencode({"limit": limit, "before": cursor})
-        response.headers["Link"] = f'</api/bots/{name}/runs?{next_page}>; rel="next"'
-    return runs
-
-
-@router.get("/{name}/runs/{job}", operation_id="getBotRun")
-async def get_run(
-    name: str,
-    job: Annotated[str, Path(max_length=253)],
-    user: SignedIn,
-    cache: Cache,
-    history: History,
-    settings: Settings,
-) -> RunRecord:
-    """One run; 404 until the operator has collected it."""
-    bot = owned(cache, user, name)
-    run = await history.get(settings.namespace, bot["metadata"]["name"], job)
-    if run is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No collected run {job!r} of {name!r} (yet).")
-    return run
-
-
-@router.get("/{name}/stats", response_model=Stats, operation_id="getBotStats")
-async def get_stats(
-    name: str,
-    user: SignedIn,
-    cache: Cache,
-    request: Request,
-    range: Annotated[Literal["24h", "7d", "30d"], Query(description="How far back: 24h, 7d or 30d.")] = "24h",
-) -> Response:
-    """What the bot did, in time buckets: reposts, candidates, rejections by reason, failed and rate-limited runs."""
-    bot = owned(cache, user, name)
-    reader: StatsReader = request.app.state.stats
-    last_run = ((bot.get("status") or {}).get("lastRun") or {}).get("job", "")
-    return _json(await reader.read(bot["metadata"]["name"], range, last_run))
-
-
 # --- plumbing ---------------------------------------------------------------------------------------
 
 
@@ -531,6 +333,23 @@ def _invalid(errors: list[tuple[str, str]]) -> HTTPException:
         status.HTTP_422_UNPROCESSABLE_CONTENT,
         [{"field": path, "message": message} for path, message in errors],
     )
+
+
+async def _seen_after(cache: BotCache, resource: str, version: str) -> bool:
+    """Whether the watch brings a version of the Bot after `version` within STATUS_WAIT_SECONDS."""
+    try:
+        async with asyncio.timeout(STATUS_WAIT_SECONDS):
+            await cache.newer(resource, version)
+    except TimeoutError:
+        return False
+    return True
+
+
+def _refused(error: KubernetesError) -> HTTPException:
+    """A 422 of the API server (its CRD's schema or CEL rules), field by field where it names them."""
+    if error.causes:
+        return _invalid(list(error.causes))
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, error.message)
 
 
 def _validated(spec: dict[str, Any], resource: str, settings: ApiSettings) -> BotSpec:
@@ -555,7 +374,7 @@ async def _patch(
         ) from None
     except KubernetesError as error:
         if error.status == 422:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, error.message) from None
+            raise _refused(error) from None
         raise
 
 
@@ -603,15 +422,7 @@ async def _store_password(
             "name": secret_name(meta["name"]),
             "namespace": namespace,
             "labels": dict(meta["labels"]),
-            "ownerReferences": [
-                {
-                    "apiVersion": bots.API_VERSION,
-                    "kind": bots.KIND,
-                    "name": meta["name"],
-                    "uid": meta["uid"],
-                    "controller": True,
-                }
-            ],
+            "ownerReferences": [rendering.owner_reference(bot, block_owner_deletion=False)],
         },
         "type": "Opaque",
         "stringData": {PASSWORD_KEY: password.get_secret_value()},
@@ -622,70 +433,4 @@ async def _store_password(
         patch = {"metadata": {"ownerReferences": secret["metadata"]["ownerReferences"]}}
         await kube.patch(
             SECRET, namespace, secret["metadata"]["name"], {**patch, "stringData": secret["stringData"]}
-        )
-
-
-async def _start_job(
-    name: str,
-    bot: dict[str, Any],
-    user: User,
-    kube: KubernetesApi,
-    users: Users,
-    settings: ApiSettings,
-    *,
-    dry_run: bool,
-) -> JobStarted:
-    """A Job from the bot's CronJob, unless the user asked too often or a run of the bot is going.
-
-    The Job is named after the bot's Jobs as listed: requests that saw the same Jobs (none of
-    them running) make the same name, so of concurrent ones, on any replica, one is created.
-    """
-    limit = settings.run_requests_per_minute
-    wait = await users.admit_run_request(user.id, per_minute=limit, now=time.time())
-    if wait is not None:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            f"You asked for {limit} runs or previews this minute, the most one user may: try again in {wait} s.",
-            headers={"Retry-After": str(wait)},
-        )
-    cron_name = f"{bots.CRONJOB_PREFIX}{bot['metadata']['name']}"
-    try:
-        cron_job = await kube.get(CRON_JOB, settings.namespace, cron_name)
-    except NotFound:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, "The bot is not set up yet (no CronJob): try again in a moment."
-        ) from None
-    selector = f"{rendering.BOT_LABEL}={bot['metadata']['name']}"
-    jobs = await kube.list(JOB, settings.namespace, label_selector=selector)
-    _refuse_while_running(name, jobs)
-    seen = hashlib.sha256("\n".join(sorted(job["metadata"]["name"] for job in jobs)).encode()).hexdigest()
-    job = rendering.render_job_from(
-        cron_job,
-        f"{cron_name}-n{seen[:6]}",
-        dry_run=dry_run,
-        run="preview" if dry_run else "manual",
-        instantiate="manual",
-    )
-    try:
-        created = await kube.create(JOB, settings.namespace, job)
-    except Conflict:  # another request saw the same Jobs and came first
-        _refuse_while_running(name, await kube.list(JOB, settings.namespace, label_selector=selector))
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"A run of {name!r} was started just now: wait for it to finish."
-        ) from None
-    return JobStarted(job=created["metadata"]["name"])
-
-
-def _refuse_while_running(name: str, jobs: list[dict[str, Any]]) -> None:
-    """409 while one of the bot's Jobs has not finished (scheduled ones included), saying since when."""
-    running = [job for job in jobs if finished_at(job) is None]
-    if running:
-        since = min(
-            (job.get("status") or {}).get("startTime") or job["metadata"]["creationTimestamp"]
-            for job in running
-        )
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"A run of {name!r} is in progress since {since.replace('T', ' ').removesuffix('Z')} UTC:"
-            " wait for it to finish, then try again.",
         )

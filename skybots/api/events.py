@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi_events.handlers.local import LocalHandler
 
+from skybots.api.deps import running_of
+
 log = logging.getLogger(__name__)
 
 USER_SIGNED_UP = "user.signed_up"
@@ -22,6 +24,6 @@ def register(events: LocalHandler, app: FastAPI) -> None:
     @events.register(event_name=BOT_CHANGED)  # type: ignore[untyped-decorator, no-untyped-call]
     async def mirror_bot(event: tuple[str, dict[str, Any]]) -> None:
         _, change = event
-        await app.state.services.users.mirror_bot(
+        await running_of(app).services.users.mirror_bot(
             change["owner"], change["name"], change["summary"], deleted=change["deleted"]
         )

@@ -14,9 +14,9 @@ from fastapi.responses import RedirectResponse
 from fastapi_events.dispatcher import dispatch
 
 from skybots.api import sessions
+from skybots.api.deps import LocalRuntime, Settings, UsersDep
 from skybots.api.events import USER_SIGNED_UP
 from skybots.api.oidc import DEFAULT_NEXT, same_site_path
-from skybots.settings import ApiSettings
 
 ISSUER = "skybots-local"
 SUBJECT = "local-developer"
@@ -28,13 +28,16 @@ router = APIRouter(include_in_schema=False)
 
 @router.post("/auth/local")
 async def sign_in_locally(
-    request: Request, next_path: Annotated[str, Query(alias="next")] = DEFAULT_NEXT
+    request: Request,
+    local_runtime: LocalRuntime,
+    settings: Settings,
+    users: UsersDep,
+    next_path: Annotated[str, Query(alias="next")] = DEFAULT_NEXT,
 ) -> RedirectResponse:
     """Start a session for the local user; refused unless this is the local runtime."""
-    if request.app.state.local_runtime is not True:
+    if not local_runtime:
         raise HTTPException(status.HTTP_404_NOT_FOUND)
-    settings: ApiSettings = request.app.state.settings
-    user, created = await request.app.state.services.users.sign_in(ISSUER, SUBJECT, EMAIL, NAME)
+    user, created = await users.sign_in(ISSUER, SUBJECT, EMAIL, NAME)
     if created:
         dispatch(USER_SIGNED_UP, {"id": user.id, "email": user.email, "name": user.name})
     sessions.start(request, user, days=settings.session_days)

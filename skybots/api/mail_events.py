@@ -13,20 +13,20 @@ from fastapi import FastAPI
 from fastapi_events.handlers.local import LocalHandler
 from fastapi_events.typing import Event
 
+from skybots.api.deps import running_of, settings_of
 from skybots.api.events import USER_SIGNED_UP
-from skybots.mail import Mailer, links
-from skybots.settings import ApiSettings
+from skybots.mail import links
 
 log = logging.getLogger(__name__)
 
 
 def register(events: LocalHandler, app: FastAPI) -> None:
     """Register the mail handlers on the app's LocalHandler; they use the app's mailer (Services.mailer)."""
-    settings: ApiSettings = app.state.settings
+    settings = settings_of(app)
 
     async def welcome(event: Event) -> None:
         _, user = event
-        mailer: Mailer = app.state.services.mailer
+        mailer = running_of(app).services.mailer
         try:
             await mailer.send(user["email"], user["name"], "welcome", links(settings))
         except Exception:

@@ -29,7 +29,7 @@ import httpx
 with warnings.catch_warnings():  # authlib 1.9 announces its move to httpx2, on every import
     warnings.filterwarnings("ignore", message="The httpx module is deprecated")
     from authlib.integrations.starlette_client import OAuth, OAuthError
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 from fastapi_events.dispatcher import dispatch
 from joserfc.errors import JoseError
@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field
 
 from skybots.api import sessions
 from skybots.api.bots import Problem
+from skybots.api.deps import KnownUsersDep, OidcClient, Settings, SignedIn, UsersDep
 from skybots.api.events import USER_SIGNED_UP
 from skybots.settings import ApiSettings
 
@@ -59,29 +60,19 @@ FAILURES = (
 )
 
 
-def client_for(app: FastAPI) -> Any:
-    """The app's OpenID client (authlib's StarletteOAuth2App), made on first use.
+def provider_client(settings: ApiSettings) -> Any:
+    """The app's OpenID client (authlib's StarletteOAuth2App), made with the app (deps.OidcClient).
 
     Discovery (`/.well-known/openid-configuration`) and the JWKS are fetched when a sign-in first
     needs them and then kept, so the API starts while the provider is down.
     """
-    if getattr(app.state, "oidc", None) is None:
-        settings: ApiSettings = app.state.settings
-        app.state.oidc = OAuth().register(
-            "oidc",
-            client_id=settings.oidc_client_id,
-            client_secret=settings.oidc_client_secret.get_secret_value(),
-            server_metadata_url=settings.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration",
-            client_kwargs={"scope": SCOPE, "code_challenge_method": "S256", "timeout": 10},
-        )
-    return app.state.oidc
-
-
-def _provider_client(request: Request) -> Any:
-    return client_for(request.app)
-
-
-Client = Annotated[Any, Depends(_provider_client)]
+    return OAuth().register(
+        "oidc",
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret.get_secret_value(),
+        server_metadata_url=settings.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration",
+        client_kwargs={"scope": SCOPE, "code_challenge_method": "S256", "timeout": 10},
+    )
 
 
 def claims_options(settings: ApiSettings) -> dict[str, Any]:
@@ -134,13 +125,15 @@ def _failure(request: Request, code: str, detail: object) -> RedirectResponse:
 
 @router.get("/auth/login", include_in_schema=False)
 async def login(
-    request: Request, client: Client, next_path: Annotated[str, Query(alias="next")] = DEFAULT_NEXT
+    request: Request,
+    client: OidcClient,
+    settings: Settings,
+    next_path: Annotated[str, Query(alias="next")] = DEFAULT_NEXT,
 ) -> Response:
     """Send the browser to the provider; `next` is where it lands once signed in (a path here)."""
     # authlib keeps one pending sign-in per browser (each takes ~0.6 KB of a cookie that browsers
     # drop past 4 KB): one started earlier in another tab then ends with invalid_state.
     request.session[_NEXT] = same_site_path(next_path)
-    settings: ApiSettings = request.app.state.settings
     try:
         # OpenID Connect Discovery 1.0 §4.3: the document must name the issuer it was fetched for.
         issuer = (await client.load_server_metadata()).get("issuer")
@@ -155,9 +148,8 @@ async def login(
 
 
 @router.get("/auth/callback", include_in_schema=False)
-async def callback(request: Request, client: Client) -> Response:
+async def callback(request: Request, client: OidcClient, settings: Settings, users: UsersDep) -> Response:
     """The provider's answer: verify it, record the user, start their session."""
-    settings: ApiSettings = request.app.state.settings
     next_path = str(request.session.get(_NEXT, DEFAULT_NEXT))
     try:
         token = await client.authorize_access_token(request, claims_options=claims_options(settings))
@@ -179,7 +171,6 @@ async def callback(request: Request, client: Client) -> Response:
     if not allowed(settings, email):
         return _failure(request, "not_allowed", f"an address at {email.rpartition('@')[2]}")
 
-    users = request.app.state.services.users
     user, created = await users.sign_in(claims["iss"], claims["sub"], email, claims.get("name") or "")
     if created:
         dispatch(USER_SIGNED_UP, {"id": user.id, "email": user.email, "name": user.name})
@@ -193,10 +184,10 @@ SIGNED_OUT: dict[int | str, dict[str, Any]] = {401: {"model": Problem, "descript
 @router.post(
     "/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_OUT, operation_id="signOut"
 )
-async def logout(request: Request, user: sessions.SignedIn) -> None:
+async def logout(request: Request, user: SignedIn, users: UsersDep, known: KnownUsersDep) -> None:
     """Sign out (the SPA sends its CSRF token): the cookie is cleared in the browser, and every
     session of the user, any copy of this cookie included, is refused from now on."""
-    await sessions.end(request, user)
+    await sessions.end(request, user, users, known)
 
 
 class Me(BaseModel):
@@ -209,5 +200,5 @@ class Me(BaseModel):
 
 
 @router.get("/api/me", responses=SIGNED_OUT, operation_id="getMe")
-async def me(request: Request, user: sessions.SignedIn) -> Me:
+async def me(request: Request, user: SignedIn) -> Me:
     return Me(id=user.id, email=user.email, name=user.name, csrf_token=sessions.csrf_token(request))

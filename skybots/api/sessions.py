@@ -18,9 +18,9 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import HTTPException, Request, status
 
 from skybots.stores.users import User, Users
 
@@ -43,11 +43,11 @@ def start(request: Request, user: User, *, days: int) -> None:
     )
 
 
-async def end(request: Request, user: User) -> None:
+async def end(request: Request, user: User, users: Users, known: KnownUsers) -> None:
     """Sign the user out: this cookie, and every other session they have (copies included)."""
-    moment = await request.app.state.services.users.sign_out(user.id)
+    moment = await users.sign_out(user.id)
     # Remembered as written: a read of the store now could still answer the record of before.
-    request.app.state.known_users.remember(dataclasses.replace(user, signed_out_at=moment))
+    known.remember(dataclasses.replace(user, signed_out_at=moment))
     request.session.clear()
 
 
@@ -55,8 +55,8 @@ def csrf_token(request: Request) -> str:
     return str(request.session.get("csrf", ""))
 
 
-async def current_user(request: Request) -> User:
-    """The signed-in user; 401 when there is none (or the session expired), 403 on a bad CSRF token."""
+async def current_user(request: Request, known: KnownUsers) -> User:
+    """The signed-in user (deps.SignedIn); 401 when there is none (or the session expired), 403 on a bad CSRF token."""
     session: dict[str, Any] = request.session
     if not session.get("user") or int(session.get("expires", 0)) < time.time():
         session.clear()
@@ -65,16 +65,13 @@ async def current_user(request: Request) -> User:
         request.headers.get(CSRF_HEADER, ""), str(session.get("csrf", ""))
     ):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"Missing or wrong {CSRF_HEADER} header.")
-    user: User | None = await request.app.state.known_users.get(session["user"])
+    user = await known.get(session["user"])
     issued = float(session.get("issued", 0))
     # Issued before the account was made: a cookie of an account deleted since, not of this one.
     if user is None or issued < user.signed_out_at or issued < user.created_at.timestamp():
         session.clear()
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Sign in first.")
     return user
-
-
-SignedIn = Annotated[User, Depends(current_user)]
 
 
 class KnownUsers:

@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from skybots.api.app import Services, create_app
+from skybots.api.app import create_app
+from skybots.api.deps import Services
 from skybots.api.sessions import CSRF_HEADER
 from skybots.bluesky.egress import PRIVATE_ADDRESSES_ALLOWED
 from skybots.local.controller import LocalController

@@ -27,7 +27,8 @@ import itsdangerous
 import kmock
 import pytest
 
-from skybots.api.app import Services, create_app
+from skybots.api.app import create_app
+from skybots.api.deps import Services
 from skybots.api.sessions import COOKIE, CSRF_HEADER
 from skybots.settings import ApiSettings
 from skybots.stores.kubernetes import API_USER_AGENT, Kubernetes, KubernetesApi

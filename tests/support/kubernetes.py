@@ -487,7 +487,9 @@ class ClusterEmulator(kmock.KubernetesEmulator):
     # Guards the store and the log; watchers wait on it for new changes.
     _changed: asyncio.Condition = attrs.field(factory=asyncio.Condition, init=False)
     _validators: dict[kmock.resource, CrdValidator] = attrs.field(factory=dict, init=False)
-    _held: list[tuple[Callable[[dict[str, Any]], bool], asyncio.Event]] = attrs.field(factory=list, init=False)
+    _held: list[tuple[Callable[[dict[str, Any]], bool], asyncio.Event]] = attrs.field(
+        factory=list, init=False
+    )
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()

@@ -21,7 +21,7 @@ from tests.support.oidc import PUBLIC_URLS, OidcProvider
 if TYPE_CHECKING:  # the app and its stores load in the fixtures: every test run loads this plugin
     from fastapi import FastAPI
 
-    from skybots.api.app import Services
+    from skybots.api.deps import Services
     from tests.support.kubernetes import ClusterEmulator
 
 
