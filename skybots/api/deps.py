@@ -119,8 +119,8 @@ KnownUsersDep = Annotated[sessions.KnownUsers, Depends(_known_users)]
 EraserDep = Annotated[Eraser, Depends(_eraser)]
 
 
-async def _signed_in(request: Request, known: KnownUsersDep) -> User:
-    return await sessions.current_user(request, known)
+async def _signed_in(request: Request) -> User:
+    return await sessions.current_user(request, lambda: running_of(request.app).known_users)
 
 
 SignedIn = Annotated[User, Depends(_signed_in)]

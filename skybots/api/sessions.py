@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import HTTPException, Request, status
@@ -55,8 +56,11 @@ def csrf_token(request: Request) -> str:
     return str(request.session.get("csrf", ""))
 
 
-async def current_user(request: Request, known: KnownUsers) -> User:
-    """The signed-in user (deps.SignedIn); 401 when there is none (or the session expired), 403 on a bad CSRF token."""
+async def current_user(request: Request, known: Callable[[], KnownUsers]) -> User:
+    """The signed-in user (deps.SignedIn); 401 when there is none (or the session expired), 403 on a bad CSRF token.
+
+    `known` is asked only for a session that holds: a request without one is refused before
+    anything the app runs (its stores) is reached."""
     session: dict[str, Any] = request.session
     if not session.get("user") or int(session.get("expires", 0)) < time.time():
         session.clear()
@@ -65,7 +69,7 @@ async def current_user(request: Request, known: KnownUsers) -> User:
         request.headers.get(CSRF_HEADER, ""), str(session.get("csrf", ""))
     ):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"Missing or wrong {CSRF_HEADER} header.")
-    user = await known.get(session["user"])
+    user = await known().get(session["user"])
     issued = float(session.get("issued", 0))
     # Issued before the account was made: a cookie of an account deleted since, not of this one.
     if user is None or issued < user.signed_out_at or issued < user.created_at.timestamp():
