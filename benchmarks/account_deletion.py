@@ -44,8 +44,9 @@ def seed(aws: str, resource: str, runs: int) -> None:
     from datetime import UTC, datetime, timedelta
 
     from skybots.stores import dynamo
-    from skybots.stores.runs import DynamoRunHistory, RunRecord
+    from skybots.stores.runs import DynamoRunHistory
     from tests.support.aws import REGION
+    from tests.support.runs import run_record
 
     history = DynamoRunHistory(RUNS_TABLE, region=REGION, endpoint_url=aws)
     history.ensure_table()
@@ -55,17 +56,14 @@ def seed(aws: str, resource: str, runs: int) -> None:
         item
         for n in range(runs)
         for item in history.items(
-            RunRecord.model_validate(
-                {
-                    "namespace": NAMESPACE,
-                    "bot": resource,
-                    "job": f"bot-{resource}-{n}",
-                    "outcome": "succeeded",
-                    "startedAt": now - timedelta(minutes=5 * n),
-                    "finishedAt": now - timedelta(minutes=5 * n) + timedelta(seconds=4),
-                    "candidates": 40,
-                    "reposted": 3,
-                }
+            run_record(
+                f"bot-{resource}-{n}",
+                now - timedelta(minutes=5 * n),
+                bot=resource,
+                namespace=NAMESPACE,
+                seconds=4,
+                candidates=40,
+                reposted=3,
             )
         )
     ]

@@ -133,7 +133,7 @@ def history(resource: str) -> list[RunRecord]:
 
     Their counts vary from run to run (unlike run_history.records()), so the chart's line rises and falls.
     """
-    from skybots.stores.runs import RunRecord
+    from tests.support.runs import run_record
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     made = []
@@ -141,20 +141,16 @@ def history(resource: str) -> list[RunRecord]:
         started = now - timedelta(minutes=n + 1)
         outcome = "rateLimited" if n % 1440 == 7 else "failed" if n % 60 == 3 else "succeeded"
         made.append(
-            RunRecord.model_validate(
-                {
-                    "namespace": "skybots",
-                    "bot": resource,
-                    "job": f"bot-{resource}-{n}",
-                    "outcome": outcome,
-                    "startedAt": started,
-                    "finishedAt": started + timedelta(seconds=3),
-                    "candidates": 6 + n % 5,
-                    "reposted": n % 3,
-                    "duplicates": 1,
-                    "rejected": {"language": n % 2, "reply": 1},
-                    "apiCalls": 4,
-                }
+            run_record(
+                f"bot-{resource}-{n}",
+                started,
+                bot=resource,
+                outcome=outcome,
+                candidates=6 + n % 5,
+                reposted=n % 3,
+                duplicates=1,
+                rejected={"language": n % 2, "reply": 1},
+                apiCalls=4,
             )
         )
     return made

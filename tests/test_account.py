@@ -23,7 +23,6 @@ from skybots.bots import validate_spec
 from skybots.reposter import bot_keys
 from skybots.stores.kubernetes import BOT, SECRET, NotFound
 from skybots.stores.redis import RedisCache
-from skybots.stores.runs import RunRecord
 from skybots.stores.users import SqliteUsers, Users
 from tests.support.api import Api, UserClient, replica
 from tests.support.atproto import AtprotoNetwork
@@ -31,6 +30,7 @@ from tests.support.aws import REGION, store_edge
 from tests.support.kubernetes import BOTS, ClusterEmulator, upcoming
 from tests.support.local_dev import live_hashtag_bot, posts, skybots_dev
 from tests.support.operator import eventually
+from tests.support.runs import run_record
 from tests.support.services import redis_text
 
 NS = "skybots"
@@ -190,17 +190,13 @@ async def have_run_history(api: Api, resource: str) -> datetime:
     started = datetime.now(UTC) - timedelta(hours=1)
     for run in range(2):
         await api.services.history.append(
-            RunRecord.model_validate(
-                {
-                    "namespace": NS,
-                    "bot": resource,
-                    "job": f"bot-{resource}-{run}",
-                    "outcome": "succeeded",
-                    "startedAt": started + timedelta(minutes=run),
-                    "finishedAt": started + timedelta(minutes=run, seconds=3),
-                    "candidates": 2,
-                    "reposted": 1,
-                }
+            run_record(
+                f"bot-{resource}-{run}",
+                started + timedelta(minutes=run),
+                bot=resource,
+                namespace=NS,
+                candidates=2,
+                reposted=1,
             )
         )
     return started

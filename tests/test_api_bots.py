@@ -33,6 +33,7 @@ from tests.support.kubernetes import BOTS, JOBS, ClusterEmulator, Rendezvous, rb
 from tests.support.operator import eventually, operator_running, settings_for_tests
 from tests.support.processes import free_port
 from tests.support.rbac import API, grants
+from tests.support.runs import run_record
 
 PASSWORD = "sekret-app-pass-0001"
 NS = "skybots"
@@ -778,18 +779,15 @@ async def test_reading_runs_reads_a_page_from_the_store_not_the_history(
         api.settings.runs_table, region=REGION, endpoint_url=api.settings.dynamodb_endpoint_url
     )
     runs = [
-        RunRecord.model_validate(
-            {
-                "namespace": NS,
-                "bot": resource,
-                "job": f"bot-{resource}-{n}",
-                "outcome": "succeeded",
-                "startedAt": now - timedelta(minutes=5 * n),
-                "finishedAt": now - timedelta(minutes=5 * n) + timedelta(seconds=4),
-                "candidates": 40,
-                "rejected": {f"reason-{r}": r for r in range(30)},
-                "message": "x" * 300,
-            }
+        run_record(
+            f"bot-{resource}-{n}",
+            now - timedelta(minutes=5 * n),
+            bot=resource,
+            namespace=NS,
+            seconds=4,
+            candidates=40,
+            rejected={f"reason-{r}": r for r in range(30)},
+            message="x" * 300,
         )
         for n in range(300)
     ]

@@ -7,29 +7,21 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from skybots.stores import dynamo
 from skybots.stores.runs import DynamoRunHistory, RunHistory, RunRecord, SqliteRunHistory
 from tests.support.aws import CLOUD_OR_EMBEDDED, REGION, reopener
+from tests.support.runs import run_record
 
 # Within the retention: the SQLite history drops expired records, as DynamoDB's TTL does.
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
 
 
-def record(job: str, started: datetime, **fields: object) -> RunRecord:
-    return RunRecord.model_validate(
-        {
-            "namespace": "team",
-            "bot": "news",
-            "job": job,
-            "outcome": "succeeded",
-            "startedAt": started,
-            "finishedAt": started + timedelta(seconds=3),
-            **fields,
-        }
-    )
+def record(job: str, started: datetime, **fields: Any) -> RunRecord:
+    return run_record(job, started, **({"bot": "news", "namespace": "team"} | fields))
 
 
 Opener = Callable[[], RunHistory]

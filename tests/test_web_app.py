@@ -26,11 +26,12 @@ from pathlib import Path
 import pytest
 
 from skybots.api.pages import BUILT_SPA
-from skybots.stores.runs import RunRecord, SqliteRunHistory
+from skybots.stores.runs import SqliteRunHistory
 from tests.support.atproto import AtprotoNetwork
 from tests.support.local_dev import Dev, live_hashtag_bot, posts, skybots_dev
 from tests.support.manifests import ROOT
 from tests.support.processes import NODE
+from tests.support.runs import run_record
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCRIPT = ROOT / "frontend" / "e2e" / "app.mjs"
@@ -64,18 +65,14 @@ async def a_day_of_runs(dev: Dev, data_dir: Path, runs: int = 40) -> None:
         started = now - timedelta(minutes=30 * n + 5)
         outcome = {10: "upstreamFailed", 11: "upstreamFailed", 20: "rateLimited"}.get(n, "succeeded")
         await history.append(
-            RunRecord.model_validate(
-                {
-                    "namespace": "skybots",
-                    "bot": f"{HISTORY_BOT}-{owner[:16]}",
-                    "job": f"bot-{HISTORY_BOT}-{n}",
-                    "outcome": outcome,
-                    "startedAt": started,
-                    "finishedAt": started + timedelta(seconds=3),
-                    "candidates": 5 + n % 4,
-                    "reposted": n % 3,
-                    "rejected": {"language": n % 2, "reply": 1},
-                }
+            run_record(
+                f"bot-{HISTORY_BOT}-{n}",
+                started,
+                bot=f"{HISTORY_BOT}-{owner[:16]}",
+                outcome=outcome,
+                candidates=5 + n % 4,
+                reposted=n % 3,
+                rejected={"language": n % 2, "reply": 1},
             )
         )
 
